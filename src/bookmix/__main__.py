@@ -1,0 +1,3 @@
+from bookmix.cli import main
+
+main()

@@ -1,0 +1,17 @@
+"""Fixtures shared by every room's tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED_BOOKS = Path(__file__).resolve().parents[1].parent / "shared" / "books"
+
+
+@pytest.fixture(scope="session")
+def shared_books() -> Path:
+    """The 370 real public-domain books beside the checkout; tests that need them skip where they are absent."""
+    if not (SHARED_BOOKS / "catalog.csv").exists():
+        pytest.skip(f"real books not found at {SHARED_BOOKS} (../shared/books beside the checkout)")
+    return SHARED_BOOKS
