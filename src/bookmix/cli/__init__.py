@@ -11,7 +11,6 @@ import importlib
 import pkgutil
 import sys
 
-import click
 from rich.markup import escape
 
 from bookmix.cli.app import app, console
@@ -34,19 +33,16 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns (and, as a console script, exits with) the status code."""
     _register()
     try:
-        rv = app(args=argv, prog_name="bookmix", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return _exit(exc.exit_code, argv)
-    except click.ClickException as exc:
-        exc.show()
-        return _exit(exc.exit_code, argv)
-    except click.exceptions.Abort:
-        console.print("[red]aborted[/]")
-        return _exit(130, argv)
+        app(args=argv, prog_name="bookmix")  # standalone mode: Click prints usage errors and raises SystemExit
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except BookmixError as exc:
         console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
-        return _exit(2, argv)
-    code = rv if isinstance(rv, int) else 0
+        code = 2
+    except KeyboardInterrupt:
+        console.print("[red]interrupted[/]")
+        code = 130
     return _exit(code, argv)
 
 

@@ -22,6 +22,13 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
+
+
+@app.callback()
+def _root() -> None:
+    """Find the training data that makes small language models learn best."""
+
+
 # Human output goes to stderr so that `--json` leaves stdout holding exactly one JSON object.
 console = Console(stderr=True)
 
