@@ -1,0 +1,144 @@
+"""`bookmix library ingest | fetch | stats | list`: parse, call bookmix.library, print."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from bookmix.cli.app import app, console, print_json
+
+library_app = typer.Typer(help="Ingest books into a tokenized library, fetch books, inspect a library.", no_args_is_help=True)
+app.add_typer(library_app, name="library")
+
+LibraryOpt = Annotated[Path, typer.Option("--library", "-l", help="The library folder.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+
+@library_app.command("ingest")
+def ingest_cmd(
+    sources: Annotated[list[str], typer.Argument(help="Files, folders (recursive) or hf:NAME[:SPLIT].")],
+    library: LibraryOpt,
+    tokenizer: Annotated[
+        str | None, typer.Option(help="train:VOCAB to train a byte-level BPE (default train:16384), or a tokenizer.json path.")
+    ] = None,
+    holdout: Annotated[float | None, typer.Option(help="Fraction of books reserved for evaluation (seeded).")] = None,
+    holdout_books: Annotated[Path | None, typer.Option(help="File listing book ids, file names or titles to hold out.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the holdout draw.")] = 0,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default min(4, CPUs)).")] = None,
+    metadata: Annotated[list[Path] | None, typer.Option(help="Metadata sidecar (.csv/.jsonl); repeatable.")] = None,
+    min_chars: Annotated[int, typer.Option(help="Reject books shorter than this after cleaning.")] = 1000,
+    text_field: Annotated[str, typer.Option(help="hf: column holding the text.")] = "text",
+    id_field: Annotated[str | None, typer.Option(help="hf: column holding a record id.")] = None,
+    title_field: Annotated[str | None, typer.Option(help="hf: column holding the title.")] = None,
+    author_field: Annotated[str | None, typer.Option(help="hf: column holding the author.")] = None,
+    lang_field: Annotated[str | None, typer.Option(help="hf: column holding the language.")] = None,
+    year_field: Annotated[str | None, typer.Option(help="hf: column holding the year.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Clean, deduplicate and tokenize books into LIBRARY (resumable: re-run the same command after a kill)."""
+    from bookmix.library import Library, ingest
+    from bookmix.library.sources import HFFields
+
+    fields = HFFields(text_field, id_field, title_field, author_field, lang_field, year_field)
+    with Progress(
+        TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+        console=console, transient=True, disable=json_out,
+    ) as bar:
+        task = bar.add_task("ingest", total=None)
+
+        def progress(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total)
+
+        report = ingest(
+            sources, library, tokenizer=tokenizer, holdout=holdout, holdout_books=holdout_books, seed=seed,
+            workers=workers, metadata=metadata or [], min_chars=min_chars, hf_fields=fields, progress=progress,
+        )
+    stats = Library.open(library).stats()
+    if json_out:
+        print_json({**stats, "run": {k: v for k, v in report.to_dict().items() if k != "rejections"}})
+        return
+    for r in report.rejections[:20]:
+        console.print(f"[yellow]rejected[/] {escape(r['source'])}: {escape(r['reason'])}", highlight=False)
+    more = f" (first 20 shown; all in {library / 'rejected.jsonl'})" if report.rejected > 20 else ""
+    console.print(
+        f"added {report.added} books ({report.tokens:,} tokens) in {report.seconds:.1f}s; "
+        f"{report.duplicates} duplicates, {report.skipped} already done, "
+        f"[{'yellow' if report.rejected else 'green'}]{report.rejected} rejected[/]{more}. "
+        f"Library: {stats['books']} books, {stats['tokens']:,} tokens, {stats['holdout_books']} held out.",
+        highlight=False,
+    )
+
+
+@library_app.command("stats")
+def stats_cmd(library: LibraryOpt, json_out: JsonOpt = False) -> None:
+    """Books, tokens, rejections, holdout and vocabulary of a library."""
+    from bookmix.library import Library
+
+    stats = Library.open(library).stats()
+    if json_out:
+        print_json(stats)
+        return
+    table = Table(title=str(library), show_header=False)
+    for key, value in stats.items():
+        table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
+    console.print(table)
+
+
+@library_app.command("list")
+def list_cmd(
+    library: LibraryOpt,
+    where: Annotated[str | None, typer.Option(help="SQL expression over catalog columns, e.g. \"lang = 'ru' AND tokens > 1e5\".")] = None,
+    split: Annotated[str | None, typer.Option(help="train or holdout.")] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many books.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List books (id, title, author, lang, year, tokens, split)."""
+    from dataclasses import asdict
+
+    from bookmix.library import Library
+
+    lib = Library.open(library)
+    books = lib.books(where=where, split=split, limit=limit)
+    if json_out:
+        print_json({"count": len(books), "books": [asdict(b) for b in books]})
+        return
+    table = Table("id", "title", "author", "lang", "year", "tokens", "split")
+    for b in books:
+        table.add_row(b.id, escape(b.title[:48]), escape(b.author[:32]), b.lang, str(b.year or ""), f"{b.tokens:,}", b.split)
+    console.print(table)
+    console.print(f"{len(books)} books", highlight=False)
+
+
+@library_app.command("fetch")
+def fetch_cmd(
+    site: Annotated[str, typer.Argument(help="Where to fetch from: gutenberg.")],
+    out: Annotated[Path, typer.Option(help="Folder for the downloaded texts.")],
+    ids: Annotated[list[int] | None, typer.Option(help="Project Gutenberg book ids.")] = None,
+    top: Annotated[int | None, typer.Option(help="The N most downloaded books (from the site's top list).")] = None,
+    mirror: Annotated[str, typer.Option(help="Base URL of the site or a mirror with the same layout.")] = "https://www.gutenberg.org",
+    delay: Annotated[float, typer.Option(help="Seconds between requests (be polite to volunteers' servers).")] = 2.0,
+    retries: Annotated[int, typer.Option(help="Attempts per file on network errors and 5xx answers.")] = 4,
+    json_out: JsonOpt = False,
+) -> None:
+    """Download Project Gutenberg plain texts (resumable: finished files are skipped, partial ones continued)."""
+    from bookmix.library.fetch import fetch_gutenberg
+
+    if site != "gutenberg":
+        from bookmix.errors import BookmixError
+
+        raise BookmixError(f"fetch {site}: unknown site (supported: gutenberg)")
+    result = fetch_gutenberg(out, ids=ids, top=top, mirror=mirror, delay=delay, retries=retries, log=None if json_out else console.print)
+    if json_out:
+        print_json(result.to_dict())
+        return
+    console.print(
+        f"fetched {len(result.fetched)}, already there {len(result.skipped)}, failed {len(result.failed)} → {out}",
+        highlight=False,
+    )
+    for book_id, reason in result.failed.items():
+        console.print(f"[yellow]failed[/] {book_id}: {escape(reason)}", highlight=False)
