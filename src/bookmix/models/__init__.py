@@ -1,0 +1,1 @@
+"""Models: shapes and presets (config.py, no torch), the LLaMA-style LM (model.py), Hugging Face export (export.py)."""

@@ -1,0 +1,71 @@
+"""One optimizer step: the inner loop shared by the trainer and the benchmark.
+
+No host synchronisation happens here: the loss and the gradient norm come back as device tensors, and the caller
+reads them only when it logs.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from bookmix.training.config import TrainConfig
+from bookmix.training.device import autocast
+from bookmix.training.faults import FaultInjector
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (decaying norm gains toward 0 only hurts); fused kernels on CUDA."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    fused = True if device.type == "cuda" else None
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, fused=fused)
+
+
+def to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Host windows → device; pinned memory lets the copy overlap with the previous step's kernels."""
+    if device.type == "cuda":
+        return batch.pin_memory().to(device, non_blocking=True)
+    return batch
+
+
+def train_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: torch.Tensor,
+    *,
+    micro_batch: int,
+    lr: float,
+    grad_clip: float,
+    device: torch.device,
+    dtype: torch.dtype,
+    step: int = 0,
+    faults: FaultInjector | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward and backward over ``batch`` (n, T+1) in micro-batches, clip, update. Returns (mean loss, grad norm).
+
+    Each micro-batch's loss is weighted by its share of the windows, so the gradient is the mean over the whole
+    batch whatever the split: an out-of-memory backoff that halves the micro-batch does not change the step.
+    """
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    n = batch.shape[0]
+    total = torch.zeros((), device=device)
+    for chunk in to_device(batch, device).split(micro_batch):
+        if faults is not None:
+            faults.check_memory(chunk.shape[0])
+        with autocast(device, dtype):
+            _, loss = model(chunk[:, :-1], chunk[:, 1:])  # inputs (b, T), targets shifted by one
+        if faults is not None:
+            loss = faults.corrupt(loss, step)
+        loss = loss * (chunk.shape[0] / n)
+        loss.backward()
+        total += loss.detach()
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    grad_norm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip > 0 else float("inf"))
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return total, grad_norm
