@@ -1,0 +1,184 @@
+"""analyze(): trial records in, Findings out — noise floor, book effects, factor effects, surrogate, validity,
+proposal. Every pattern is reported next to the cross-validated validity of the model that found it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bookmix.analysis.features import BookInfo, book_info
+from bookmix.analysis.noise import noise_report
+from bookmix.analysis.predictors import Predictors, fit_predictors
+from bookmix.analysis.proposal import Constraints, Proposal, propose
+from bookmix.analysis.table import TrialTable, from_records
+from bookmix.analysis.validity import cross_validate
+
+# A predictor whose held-out Spearman is below this ranks recipes little better than chance; its patterns are
+# flagged, not hidden. 0.3 is a weak-but-real rank correlation at the tens of trials a nano campaign has.
+WEAK_VALIDITY = 0.3
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    seed: int = 0
+    n_boot: int = 200
+    """Bootstrap draws for intervals: 200 pins a 95% percentile interval's ends to a few % of its width."""
+    level: float = 0.95
+    folds: int = 5
+    top: int = 10
+    """Books listed in top_books / bottom_books."""
+    lasso: bool = True
+    propose: bool = True
+    constraints: Constraints = field(default_factory=Constraints)
+
+
+@dataclass
+class Findings:
+    """What the analysis found; ``to_dict()`` is the JSON of ``bookmix analyze --json``."""
+
+    n_trials: int
+    n_recipes: int
+    n_books: int
+    noise: dict[str, dict[str, Any]]
+    books: list[dict[str, Any]]  # {book, title, effect, ci, trials}, best first
+    top_books: list[dict[str, Any]]
+    bottom_books: list[dict[str, Any]]
+    factors: list[dict[str, Any]]
+    validity: dict[str, dict[str, Any]]
+    surrogate: dict[str, Any]
+    proposal: dict[str, Any] | None
+    summary: list[str]
+    model: dict[str, Any]  # penalties and degrees of freedom, for the curious
+    # Fitted state for propose()/next_round(); not part of the JSON.
+    table: TrialTable | None = field(default=None, repr=False)
+    info: BookInfo | None = field(default=None, repr=False)
+    predictors: Predictors | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        keys = ("n_trials", "n_recipes", "n_books", "noise", "books", "top_books", "bottom_books", "factors",
+                "validity", "surrogate", "proposal", "summary", "model")  # fmt: skip
+        return _plain({k: getattr(self, k) for k in keys})
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+
+def _plain(obj: Any) -> Any:
+    """JSON-safe copy: numpy scalars to Python, NaN/inf to None."""
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [_plain(v) for v in obj.tolist()]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+def _book_rows(table: TrialTable, info: BookInfo, pred: Predictors) -> list[dict[str, Any]]:
+    bm = pred.book_model
+    order = np.argsort(-bm.effect, kind="stable")
+    return [
+        {
+            "book": str(table.book_ids[j]),
+            "title": str(info.titles[j]),
+            "effect": float(bm.effect[j]),
+            "ci": [float(bm.ci_low[j]), float(bm.ci_high[j])],
+            "trials": int(bm.trials[j]),
+        }
+        for j in order
+    ]
+
+
+def _summary(noise: dict[str, Any], validity: dict[str, Any], books: list[dict], factors: list[dict]) -> list[str]:
+    out = [noise["objective"]["sentence"]]
+    for name, v in validity.items():
+        rho = v["spearman"]
+        if rho is None or rho < WEAK_VALIDITY:
+            shown = "n/a" if rho is None else f"{rho:.2f}"
+            out.append(f"The {name} predictor ranks held-out trials poorly (Spearman {shown}): treat its patterns as weak.")
+    clear_books = [b for b in books if b["ci"][0] is not None and (b["ci"][0] > 0 or b["ci"][1] < 0)]
+    out.append(f"{len(clear_books)} of {len(books)} books have an effect whose interval excludes zero.")
+    clear = [f["factor"] for f in factors if f["clear"]]
+    if clear:
+        out.append("Factors with a clear effect (adjusted for the others): " + ", ".join(clear) + ".")
+    else:
+        out.append("No recipe factor has an effect clearly different from zero.")
+    return out
+
+
+def analyze(records: Sequence[Mapping[str, Any]], library: Any = None, config: AnalysisConfig | None = None) -> Findings:
+    """Analyse finished trials.
+
+    ``records``: dicts ``{trial_id, recipe (Recipe.to_dict()), seed, stage, objective, objective_stderr,
+    metrics}``. **The objective must be oriented so that higher is better** (the campaign negates losses).
+    ``library``: an open :class:`bookmix.library.Library` (titles, year, language, subjects, clusters...), a
+    columnar catalog mapping like ``lib.table()``, or None (books known by id only).
+    """
+    config = config or AnalysisConfig()
+    table = from_records(records)
+    info = book_info(library, table.book_ids)
+    pred = fit_predictors(table, info, n_boot=config.n_boot, level=config.level, seed=config.seed,
+                          lasso=config.lasso)  # fmt: skip
+    noise = {k: v.to_dict() for k, v in noise_report(table.objective, table.metrics, table.groups).items()}
+    validity = {k: v.to_dict() for k, v in cross_validate(table, info, config.folds, config.seed).items()}
+    books = _book_rows(table, info, pred)
+    for row in books:
+        row["validity"] = validity.get("datamodel", {}).get("spearman")
+    factors = [e.to_dict() for e in pred.factor_model.effects]
+    for row in factors:
+        row["validity"] = validity.get("factors", {}).get("spearman")
+    surrogate: dict[str, Any] = {"kind": None, "importance": {}, "validity": validity.get("surrogate")}
+    if pred.surrogate is not None:
+        imp = pred.surrogate.importance()
+        surrogate = {
+            "kind": pred.surrogate.kind,
+            "features": pred.featurizer.names + ["book_score"],
+            "importance": dict(sorted(imp.items(), key=lambda kv: -kv[1])[:15]),
+            "validity": validity.get("surrogate"),
+        }
+    findings = Findings(
+        n_trials=table.n,
+        n_recipes=len(table.group_keys),
+        n_books=len(table.book_ids),
+        noise=noise,
+        books=books,
+        top_books=books[: config.top],
+        bottom_books=books[::-1][: config.top],
+        factors=factors,
+        validity=validity,
+        surrogate=surrogate,
+        proposal=None,
+        summary=_summary(noise, validity, books, factors),
+        model={
+            "book_alpha": pred.book_model.alpha,
+            "book_df": pred.book_model.df,
+            "book_loo_rmse": float(np.sqrt(pred.book_model.loo_mse)),
+            "factor_alpha": pred.factor_model.alpha,
+            "aliased_factors": pred.featurizer.aliases,
+            "level": config.level,
+            "n_boot": config.n_boot,
+            "lasso_nonzero": None if pred.lasso is None else int(np.count_nonzero(pred.lasso.coef_)),
+        },
+        table=table,
+        info=info,
+        predictors=pred,
+    )
+    if config.propose:
+        findings.proposal = propose(table, info, pred, config.constraints, seed=config.seed).to_dict()
+    return findings
+
+
+def propose_from(findings: Findings, constraints: Constraints | None = None, seed: int = 0) -> Proposal:
+    """A proposal under other constraints, reusing the fitted findings."""
+    if findings.table is None or findings.predictors is None or findings.info is None:
+        raise ValueError("these Findings carry no fitted state (loaded from JSON?); run analyze() again")
+    return propose(findings.table, findings.info, findings.predictors, constraints, seed)

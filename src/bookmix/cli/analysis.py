@@ -1,0 +1,82 @@
+"""`bookmix analyze CAMPAIGN [--json]`: what made models better, with intervals and validity next to each pattern."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from bookmix.cli.app import app, console, print_json
+
+
+def _fmt(x: float | None, digits: int = 4) -> str:
+    return "–" if x is None else f"{x:.{digits}g}"
+
+
+def _ci(ci: list) -> str:
+    return f"[{_fmt(ci[0])}, {_fmt(ci[1])}]"
+
+
+@app.command()
+def analyze(
+    campaign: Annotated[Path, typer.Argument(help="Campaign folder (holds campaign.sqlite).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the findings as one JSON object on stdout.")] = False,
+    top: Annotated[int, typer.Option(help="Books shown at each end of the ranking.")] = 10,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap, folds and proposal search.")] = 0,
+) -> None:
+    """Noise floor, book and factor effects with intervals, their cross-validated validity, and a proposal."""
+    from bookmix.analysis import AnalysisConfig
+    from bookmix.analysis import analyze as run_analysis
+    from bookmix.analysis.load import load_campaign
+
+    records, library = load_campaign(campaign)
+    with console.status(f"analysing {len(records)} trials"):
+        findings = run_analysis(records, library, AnalysisConfig(seed=seed, top=top))
+    data = findings.to_dict()
+    if as_json:
+        print_json(data)
+        return
+    v = data["validity"]
+
+    def validity(name: str) -> str:
+        got = v.get(name) or {}
+        return f"Spearman {_fmt(got.get('spearman'), 2)}, pairwise {_fmt(got.get('pairwise_accuracy'), 2)}"
+
+    noise = Table(title="Noise floor (replicate seeds)")
+    for col in ("metric", "replicate std", "signal std", "signal/noise", "p"):
+        noise.add_column(col)
+    for name, n in data["noise"].items():
+        noise.add_row(name, _fmt(n["replicate_std"]), _fmt(n["signal_std"]), _fmt(n["snr"], 3), _fmt(n["p_value"], 2))
+    console.print(noise)
+    for n in data["noise"].values():
+        if n["below_noise"] is not False:
+            console.print(f"[yellow]{n['sentence']}[/]")
+
+    for title, rows in (("Top books", data["top_books"]), ("Bottom books", data["bottom_books"])):
+        t = Table(title=f"{title} — datamodel validity: {validity('datamodel')}")
+        for col in ("book", "title", "effect", f"{int(data['model']['level'] * 100)}% interval", "trials"):
+            t.add_column(col)
+        for b in rows:
+            t.add_row(b["book"], b["title"][:40], _fmt(b["effect"]), _ci(b["ci"]), str(b["trials"]))
+        console.print(t)
+
+    f = Table(title=f"Factors, each adjusted for the others — validity: {validity('factors')}")
+    for col in ("factor", "effect", "interval", "unit", "clear"):
+        f.add_column(col)
+    for row in data["factors"]:
+        f.add_row(row["factor"], _fmt(row["effect"]), _ci(row["ci"]), row["unit"], "yes" if row["clear"] else "")
+    console.print(f)
+    if data["surrogate"].get("kind"):
+        console.print(f"Surrogate ({data['surrogate']['kind']}): {validity('surrogate')}")
+    prop = data.get("proposal")
+    if prop:
+        r = prop["recipe"]
+        console.print(
+            f"Proposal {r['id']}: {len(r.get('books') or [])} books, order {r.get('order')}, "
+            f"keep {r.get('sparsity', {}).get('keep')}, epochs {r.get('epochs')}; predicted {_fmt(prop['predicted'])} "
+            f"vs best measured {_fmt(prop['best_observed'])}"
+        )
+    for line in data["summary"]:
+        console.print(line)

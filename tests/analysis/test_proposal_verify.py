@@ -1,0 +1,86 @@
+"""Proposal under constraints, next rounds, and the verification statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bookmix.analysis import Constraints, next_round, propose, verify_stats
+from bookmix.analysis.table import from_records
+from bookmix.errors import BookmixError
+from bookmix.recipes.recipe import Recipe
+
+
+def test_proposal_is_a_real_recipe_with_the_best_books_and_settings(default_campaign, default_findings):
+    prop = default_findings.proposal
+    r = Recipe.from_dict(prop["recipe"])  # round-trips, id included
+    assert r.id == prop["recipe"]["id"]
+    assert r.order == "interleave" and r.sparsity.keep == 1.0  # the planted better settings
+    truth = default_campaign.effects
+    best10 = set(sorted(truth, key=truth.get)[-10:])
+    assert len(set(r.books) & best10) >= 8
+    assert prop["predicted"] > prop["best_observed"] - 0.05
+    true_value = sum(truth[b] for b in r.books) + 0.3
+    measured_best = max(x["objective"] for x in default_campaign.records)
+    assert true_value > measured_best - 0.1  # as good as the luckiest measured trial, without its seed noise
+
+
+def test_proposal_honours_set_size_budget_and_repeats(default_campaign, default_findings):
+    p = propose(default_findings, constraints=Constraints(set_size=5))
+    assert len(p.recipe.books) == 5
+    tokens = dict(zip(default_campaign.catalog["id"], default_campaign.catalog["tokens"], strict=True))
+    unconstrained = sum(tokens[b] for b in p.recipe.books)
+    budget = int(unconstrained * 0.6)
+    q = propose(default_findings, constraints=Constraints(set_size=5, token_budget=budget))
+    assert q.tokens <= budget
+    assert sum(tokens[b] for b in q.recipe.books) * q.recipe.sparsity.keep * q.recipe.epochs <= budget
+    with pytest.raises(BookmixError, match="token_budget"):
+        propose(default_findings, constraints=Constraints(set_size=5, token_budget=10))
+    with pytest.raises(BookmixError, match="set_size"):
+        propose(default_findings, constraints=Constraints(set_size=41))
+    with pytest.raises(BookmixError, match="max_repeats"):
+        propose(default_findings, constraints=Constraints(max_repeats=0))
+
+
+def test_next_round_gives_new_distinct_recipes(default_campaign):
+    records = default_campaign.records[:100]
+    table = from_records(records)
+    out = next_round(records, n=8, seed=3, library=default_campaign.catalog)
+    assert len(out) == 8
+    ids = [r.id for r in out]
+    assert len(set(ids)) == 8 and not set(ids) & set(table.group_keys)
+    designs = [r.meta["design"] for r in out]
+    assert designs.count("mutation") == 4 and designs.count("surrogate") == 4
+    assert all(len(r.books) == 10 for r in out)
+    again = next_round(records, n=8, seed=3, library=default_campaign.catalog)
+    assert [r.id for r in again] == ids  # seeded: a resumed campaign draws the same round
+
+
+def test_verify_stats_improvement_interval_and_p_value():
+    rng = np.random.default_rng(0)
+    better = rng.normal(1.0, 0.1, 5)
+    base = rng.normal(0.5, 0.1, 15)
+    s = verify_stats(better, base, seed=1)
+    assert s["improvement"] == pytest.approx(better.mean() - base.mean())
+    assert s["ci"][0] < s["improvement"] < s["ci"][1] and s["ci"][0] > 0
+    assert s["p_value"] < 0.01
+    same = verify_stats(rng.normal(0, 1, 5), rng.normal(0, 1, 15), seed=1)
+    assert same["p_value"] > 0.05 and same["ci"][0] < 0 < same["ci"][1]
+    worse = verify_stats(base, better, seed=1)
+    assert worse["p_value"] > 0.95  # one-sided: a worse proposal is not an improvement
+    assert verify_stats(better, base, seed=1) == s  # seeded
+    with pytest.raises(BookmixError, match="baseline_objectives"):
+        verify_stats(better, [])
+    with pytest.raises(BookmixError, match="proposal_objectives: objectives must be finite"):
+        verify_stats([np.nan], base)
+
+
+def test_findings_json_has_the_contract_keys(default_findings):
+    import json
+
+    d = json.loads(default_findings.to_json())
+    for key in ("noise", "books", "factors", "validity", "surrogate", "proposal", "top_books", "bottom_books"):
+        assert key in d
+    assert set(d["books"][0]) >= {"book", "title", "effect", "ci"}
+    assert d["surrogate"]["kind"] == "lightgbm"
+    assert d["noise"]["objective"]["replicate_std"] == pytest.approx(0.05, rel=0.2)
