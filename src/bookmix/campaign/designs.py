@@ -1,0 +1,48 @@
+"""Where the campaign's recipes come from: the recipes room's designs and the analysis' next-round picks.
+
+Round 0 runs the designs listed in the pipeline; later rounds ask the analysis for mutations of the best recipes and
+surrogate-guided picks (or, with the analysis off, the ``mutate`` design over the best so far); verification draws
+random baselines of the proposal's size. Recipes travel as ``Recipe.to_dict()`` (with their id) from here on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _dedup(recipes) -> list[dict[str, Any]]:
+    out, seen = [], set()
+    for r in recipes:
+        d = r if isinstance(r, dict) else r.to_dict()
+        if d["id"] not in seen:  # two designs can draw the same set; one trial per distinct recipe is enough
+            seen.add(d["id"])
+            out.append(d)
+    return out
+
+
+def _run(config: dict[str, Any], lib, where: str) -> list:
+    from bookmix.recipes.designs import parse_design, run_design
+
+    return run_design(parse_design(config, where), lib)
+
+
+def initial_recipes(designs: list[dict[str, Any]], lib) -> list[dict[str, Any]]:
+    return _dedup(r for i, d in enumerate(designs) for r in _run(d, lib, f"search.designs[{i}]"))
+
+
+def next_round_recipes(
+    records: list[dict[str, Any]], parents: list[dict[str, Any]], n: int, lib, seed: int, use_analysis: bool
+) -> list[dict[str, Any]]:
+    """``n`` recipes for a later round. ``records`` carry objectives oriented higher-is-better."""
+    if use_analysis:
+        from bookmix.analysis import next_round
+
+        return _dedup(next_round(records, n=n, seed=seed, library=lib))
+    return _dedup(_run({"design": "mutate", "n": n, "parents": parents, "seed": seed}, lib, "search.rounds"))
+
+
+def baseline_recipes(proposal: dict[str, Any], n: int, lib, seed: int) -> list[dict[str, Any]]:
+    """``n`` random recipes with as many books as the proposal: the distribution the proposal must beat."""
+    books = max(1, len(proposal.get("books") or []))
+    config = {"design": "random", "n": n, "books_per_set": books, "seed": seed + 1_000_003}
+    return _dedup(_run(config, lib, "verification"))

@@ -1,0 +1,367 @@
+"""The stage runner: ``bookmix run pipeline.yaml``.
+
+    library ─▶ search rounds (design → trials → train/eval) ─▶ analysis ─▶ verification ─▶ report
+
+Every stage is idempotent and records its completion in the results store, so killing the driver at any moment and
+running the same command again picks up where it stopped: finished trials are skipped, interrupted ones resume from
+their checkpoints, finished stages are not redone. A lock keeps a second driver off a running campaign.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bookmix.campaign.executors import make_executor
+from bookmix.campaign.lock import CampaignLock
+from bookmix.campaign.plan import plan_search, plan_verification
+from bookmix.campaign.progress import CampaignProgress
+from bookmix.campaign.retention import apply_retention, ranked
+from bookmix.campaign.spec import TrialResult, TrialSpec
+from bookmix.campaign.store import Store
+from bookmix.campaign.trackers import Trackers
+from bookmix.config import PipelineConfig
+from bookmix.errors import BookmixError, ConfigError
+from bookmix.utils.io import atomic_write_json, atomic_write_text
+
+DB = "campaign.sqlite"
+LOG = "campaign.log"
+
+
+@dataclass
+class CampaignSummary:
+    campaign_dir: Path
+    counts: dict[str, int]
+    seconds: float
+    findings: Path | None = None
+    verification: Path | None = None
+    report: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "campaign": str(self.campaign_dir),
+            "trials": self.counts,
+            "seconds": round(self.seconds, 2),
+            "findings": str(self.findings) if self.findings else None,
+            "verification": str(self.verification) if self.verification else None,
+            "report": str(self.report) if self.report else None,
+            "notes": self.notes,
+        }
+
+
+# ---- checks before any work ----------------------------------------------------------------------------------------
+def report_available() -> bool:
+    try:
+        from bookmix.report import build_report  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def preflight(cfg: PipelineConfig) -> None:
+    """Everything that can be checked before any work: enabled stages exist, the suite parses, the library is there."""
+    from bookmix.evals.suite import Suite
+
+    if isinstance(cfg.eval.suite, dict):
+        Suite.from_dict(cfg.eval.suite)
+    else:
+        Suite.load(cfg.suite_path)
+    if cfg.analysis.enabled:
+        try:
+            from bookmix.analysis import analyze  # noqa: F401
+        except ImportError:
+            raise ConfigError(
+                "analysis.enabled: the analysis (bookmix.analysis.analyze) is not available in this install; "
+                "set analysis.enabled: false"
+            ) from None
+    if cfg.report.enabled is True and not report_available():
+        raise ConfigError(
+            "report.enabled: the report (bookmix.report.build_report) is not available in this install; "
+            "set report.enabled: auto or false"
+        )
+    if cfg.library.storyworld is None:
+        from bookmix.library import Library
+
+        Library.open(cfg.library_dir)
+
+
+def _logger(campaign_dir: Path) -> tuple[logging.Logger, logging.Handler]:
+    log = logging.getLogger(f"bookmix.campaign.{campaign_dir}")
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    handler = logging.FileHandler(campaign_dir / LOG, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    return log, handler
+
+
+# ---- stages ---------------------------------------------------------------------------------------------------------
+def prepare_library(cfg: PipelineConfig, store: Store, log: logging.Logger) -> Path:
+    """The library the campaign reads: the given one, or a storyworld generated and ingested into the campaign."""
+    lib_dir = cfg.library_dir
+    sw = cfg.library.storyworld
+    if sw is None or store.stage_done("library") is not None:
+        return lib_dir
+    from bookmix.library import ingest
+    from bookmix.storyworld import generate
+
+    world = cfg.campaign_dir / "storyworld"
+    log.info("generating a storyworld of %d books (seed %d) in %s", sw.books, sw.seed, world)
+    generate(world, books=sw.books, seed=sw.seed, **sw.options)
+    holdout_file = world / "holdout.txt"
+    log.info("ingesting it into %s", lib_dir)
+    report = ingest(
+        [world / "books"],
+        lib_dir,
+        tokenizer=cfg.library.tokenizer,
+        holdout=None if holdout_file.exists() else cfg.library.holdout,
+        holdout_books=holdout_file if holdout_file.exists() else None,
+        metadata=[world / "metadata.csv"],
+        seed=sw.seed,
+    )
+    store.finish_stage("library", {"path": str(lib_dir), "report": _plain(report)})
+    return lib_dir
+
+
+def _plain(obj: Any) -> Any:
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    if hasattr(obj, "__dataclass_fields__"):
+        import dataclasses
+
+        return {k: v for k, v in dataclasses.asdict(obj).items() if isinstance(v, int | float | str | bool | None)}
+    return None
+
+
+def oriented_records(store: Store, maximize: bool, stages: tuple[str, ...] | None) -> list[dict[str, Any]]:
+    """Completed trials as the analysis reads them, objective oriented higher-is-better (losses negated)."""
+    records = store.records(stages=stages)
+    if not maximize:
+        for r in records:
+            r["objective"] = None if r["objective"] is None else -r["objective"]
+    return [r for r in records if r["objective"] is not None]
+
+
+def design_round(cfg: PipelineConfig, lib, store: Store, round: int, maximize: bool) -> list[dict[str, Any]]:
+    """The recipes of a search round, made once and stored (a resumed campaign reuses them, never re-draws)."""
+    from bookmix.campaign.designs import initial_recipes, next_round_recipes
+
+    name = f"design:{round}"
+    done = store.stage_done(name)
+    if done is not None:
+        if round == 0 and done.get("designs", cfg.search.designs) != cfg.search.designs:
+            raise ConfigError(
+                f"search.designs: changed since {cfg.campaign_dir} drew its recipes; "
+                "start a new campaign (campaign.out) or restore the designs"
+            )
+        return store.recipes(round)
+    if round == 0:
+        recipes = initial_recipes(cfg.search.designs, lib)
+    else:
+        best_ids: list[str] = []
+        for t in ranked(store, maximize):
+            if t["recipe_id"] not in best_ids:
+                best_ids.append(t["recipe_id"])
+        by_id = {r["id"]: r for r in store.recipes()}
+        parents = [by_id[i] for i in best_ids[: cfg.selection.top_k] if i in by_id]
+        if not parents:
+            raise BookmixError(f"search round {round}: no completed trial of earlier rounds to build on")
+        records = oriented_records(store, maximize, ("search", "replicate"))
+        recipes = next_round_recipes(records, parents, cfg.search.per_round, lib, seed=round, use_analysis=cfg.analysis.enabled)
+    store.add_recipes(recipes, round)
+    info: dict[str, Any] = {"recipes": [r["id"] for r in recipes]}
+    if round == 0:
+        info["designs"] = cfg.search.designs
+    store.finish_stage(name, info)
+    return recipes
+
+
+def run_trials(executor, store: Store, specs: list[TrialSpec], progress: CampaignProgress) -> None:
+    store.add_trials(specs)
+    progress.add(specs, store)
+    executor.run(specs)
+
+
+def analysis_config(options: dict[str, Any]):
+    from bookmix.analysis import AnalysisConfig, Constraints
+
+    opts = dict(options)
+    if isinstance(opts.get("constraints"), dict):
+        opts["constraints"] = Constraints(**opts["constraints"])
+    try:
+        return AnalysisConfig(**opts)
+    except TypeError as exc:
+        raise ConfigError(f"analysis.options: {exc}") from None
+
+
+def analysis_stage(cfg: PipelineConfig, lib, store: Store, log: logging.Logger, maximize: bool) -> tuple[Path, dict | None]:
+    """Analyse every completed search trial; returns findings.json and the proposed recipe (a dict) if any."""
+    out = cfg.campaign_dir / "findings.json"
+    records = oriented_records(store, maximize, ("search", "replicate"))
+    done = store.stage_done("analysis")
+    if done is not None and out.exists() and done.get("trials") == sorted(r["trial_id"] for r in records):
+        return out, done.get("proposal")  # the same trials as last time: the findings stand
+    from bookmix.analysis import analyze
+
+    if not records:
+        raise BookmixError(f"{cfg.campaign_dir}: no completed trial to analyse (see `bookmix status` for failures)")
+    log.info("analysing %d trials", len(records))
+    findings = analyze(records, lib, analysis_config(cfg.analysis.options))
+    data = findings.to_dict()
+    data["objective_orientation"] = "as measured" if maximize else "negated (the suite minimises; higher is better here)"
+    atomic_write_json(out, data)
+    proposal = (data.get("proposal") or {}).get("recipe")
+    store.finish_stage("analysis", {"proposal": proposal, "trials": sorted(r["trial_id"] for r in records)})
+    return out, proposal
+
+
+def verification_stage(
+    cfg: PipelineConfig, lib, store: Store, executor, progress: CampaignProgress, model: dict, proposal: dict | None,
+    maximize: bool,
+) -> Path | None:
+    """Train the proposal against R random baselines over S seeds, then compare them (``verify_stats``)."""
+    from bookmix.campaign.designs import baseline_recipes
+
+    if proposal is None:
+        raise BookmixError("verification: the analysis made no proposal to verify")
+    round = cfg.search.rounds
+    name = "verify:recipes"
+    if store.stage_done(name) is None:
+        baselines = baseline_recipes(proposal, cfg.verification.baselines, lib, seed=cfg.seeds.seeds[0])
+        store.add_recipes([proposal, *baselines], round, design="verify")
+        store.finish_stage(name, {"proposal": proposal["id"], "baselines": [b["id"] for b in baselines]})
+    info = store.stage_done(name)
+    by_id = {r["id"]: r for r in store.recipes()}
+    baselines = [by_id[i] for i in info["baselines"]]
+    specs = plan_verification(cfg, by_id[info["proposal"]], baselines, model, round, cfg.library_dir)
+    run_trials(executor, store, specs, progress)
+
+    from bookmix.analysis import verify_stats
+
+    ids = {s.trial_id: s.recipe_id for s in specs}
+    # by id, not by stage: a proposal that equals a searched recipe reuses that trial for its first seed
+    records = [r for r in oriented_records(store, maximize, None) if r["trial_id"] in ids]
+    prop = [r["objective"] for r in records if r["recipe"]["id"] == info["proposal"]]
+    base = [r["objective"] for r in records if r["recipe"]["id"] != info["proposal"]]
+    if not prop or not base:
+        raise BookmixError("verification: the proposal or every baseline failed to train; see `bookmix status`")
+    stats = verify_stats(prop, base, seed=cfg.seeds.seeds[0])
+    out = cfg.campaign_dir / "verification.json"
+    atomic_write_json(out, {"proposal": info["proposal"], "baselines": info["baselines"], **stats})
+    store.finish_stage("verification", {})
+    return out
+
+
+def report_stage(cfg: PipelineConfig, log: logging.Logger, notes: list[str]) -> Path | None:
+    if cfg.report.enabled is False:
+        return None
+    if not report_available():
+        msg = "report: skipped, the report module (bookmix.report.build_report) is not installed yet"
+        log.warning(msg)
+        notes.append(msg)
+        return None
+    from bookmix.report import build_report
+
+    out = cfg.campaign_dir / cfg.report.path
+    build_report(cfg.campaign_dir, out)
+    return out
+
+
+# ---- the driver ----------------------------------------------------------------------------------------------------
+def run_campaign(
+    cfg: PipelineConfig,
+    executor: str | None = None,
+    address: str | None = None,
+    retry_failed: bool = False,
+    show_progress: bool = True,
+) -> CampaignSummary:
+    """Run (or resume) the campaign a pipeline describes. Raises BookmixError before any work when something is off."""
+    t0 = time.time()
+    preflight(cfg)
+    kind = executor or cfg.executor.kind
+    campaign_dir = cfg.campaign_dir
+    campaign_dir.mkdir(parents=True, exist_ok=True)
+    with CampaignLock(campaign_dir):
+        cfg.write_inline_suite()
+        log, handler = _logger(campaign_dir)
+        store = Store(campaign_dir / DB)
+        trackers = None
+        try:
+            atomic_write_text(campaign_dir / "pipeline.yaml", yaml.safe_dump(cfg.resolved(), sort_keys=False))
+            interrupted = store.reset_interrupted()
+            if interrupted:
+                log.info("resuming: %d interrupted trial(s) continue from their checkpoints", interrupted)
+            if retry_failed:
+                retried = store.reset_failed()
+                clear_for_retry(campaign_dir, retried)
+                log.info("--retry-failed: %d failed trial(s) queued again", len(retried))
+            log.info("campaign %s in %s (executor %s)", cfg.campaign.name, campaign_dir, kind)
+
+            from bookmix.evals.suite import Suite
+            from bookmix.library import Library
+
+            lib_dir = prepare_library(cfg, store, log)
+            lib = Library.open(lib_dir)
+            maximize = Suite.load(cfg.suite_path).objective.direction == "maximize"
+            model = cfg.model.resolve(lib.vocab_size).to_dict()
+
+            trackers = Trackers(cfg.trackers, campaign_dir, cfg.campaign.name, log)
+            progress = CampaignProgress(cfg, model, lib, enabled=show_progress)
+
+            def on_result(spec: TrialSpec, res: TrialResult) -> None:
+                trackers.log_trial(spec, res)
+                progress.done(spec, res)
+
+            ex = make_executor(kind, store, cfg.executor, log, on_result, address=address)
+            notes: list[str] = []
+            with progress:
+                for r in range(cfg.search.rounds):
+                    recipes = design_round(cfg, lib, store, r, maximize)
+                    run_trials(ex, store, plan_search(cfg, recipes, model, r, lib_dir), progress)
+                    _retain(cfg, store, maximize, log)
+                findings = proposal = None
+                if cfg.analysis.enabled:
+                    findings, proposal = analysis_stage(cfg, lib, store, log, maximize)
+                verification = None
+                if cfg.verification.enabled:
+                    verification = verification_stage(cfg, lib, store, ex, progress, model, proposal, maximize)
+                    _retain(cfg, store, maximize, log)
+            report = report_stage(cfg, log, notes)
+            counts = store.counts()
+            log.info("campaign finished: %s", counts)
+            return CampaignSummary(campaign_dir, counts, time.time() - t0, findings, verification, report, notes)
+        finally:
+            if trackers is not None:
+                trackers.close()
+            store.close()
+            log.removeHandler(handler)
+            handler.close()
+
+
+def clear_for_retry(campaign_dir: Path, trials: list[dict[str, Any]]) -> None:
+    """Before a retry: drop the recorded outcome; a diverged run also starts over (resuming it from its last
+    checkpoint would only diverge again), a crashed one continues from its checkpoint."""
+    import contextlib
+    import shutil
+
+    for t in trials:
+        folder = campaign_dir / "trials" / t["id"]
+        if t["state"] == "diverged":
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                (folder / "trial.json").unlink()
+
+
+def _retain(cfg: PipelineConfig, store: Store, maximize: bool, log: logging.Logger) -> None:
+    if cfg.selection.keep_weights == "all":
+        return
+    gone = apply_retention(store, cfg.campaign_dir, cfg.selection.top_k, maximize)
+    if gone:
+        log.info("retention: deleted the weights of %d trial(s) outside the top %d", len(gone), cfg.selection.top_k)

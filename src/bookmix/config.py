@@ -1,0 +1,369 @@
+"""The pipeline YAML: one file describes a whole campaign (library → designs → training → evals → analysis → report).
+
+Settings are grouped like litgpt's configs, one pydantic model per group, with a docstring per field. An invalid file
+fails before any work with ``field.path: reason`` (:func:`load_pipeline`). Sections of other rooms are embedded as
+their own schemas (``TrainConfig`` from the trainer, the recipes' ``DesignConfig``) so there is one source of truth.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bookmix.errors import ConfigError
+from bookmix.training.config import TrainConfig
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CampaignSection(_Section):
+    """Where the campaign lives."""
+
+    name: str = Field(min_length=1)
+    """Campaign name: used in logs, trackers and as the default folder name."""
+    out: Path | None = None
+    """Campaign folder (results database, trial folders, report). Default: ``campaigns/<name>`` beside the YAML."""
+
+
+class StoryworldSpec(_Section):
+    """A synthetic storyworld library generated and ingested by the campaign itself (demo, tests, offline use)."""
+
+    books: int = Field(48, ge=4)
+    """Books to generate. 48 gives enough books for sets of 8–16 with room for a held-out split."""
+    seed: int = 0
+    """Seed of the storyworld: the same seed gives the same books, so the library is rebuilt identically."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Extra keyword arguments passed to ``bookmix.storyworld.generate`` (e.g. words per book)."""
+
+
+class LibrarySection(_Section):
+    """The books: an existing library folder, or a storyworld to generate and ingest into the campaign folder."""
+
+    path: Path | None = None
+    """An ingested library (``bookmix library ingest``). With ``storyworld`` set, where the generated one goes."""
+    storyworld: StoryworldSpec | None = None
+    """Generate a synthetic library instead of reading one (written to ``path`` or ``<campaign>/library``)."""
+    tokenizer: str = "train:4096"
+    """Tokenizer for a generated library: ``train:VOCAB`` or a tokenizer.json path. 4096 suits a few MB of text."""
+    holdout: float = Field(0.1, ge=0, lt=1)
+    """Fraction of generated books kept out of every recipe for evaluation."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> LibrarySection:
+        if self.path is None and self.storyworld is None:
+            raise ValueError("give either path (an ingested library) or storyworld (to generate one)")
+        return self
+
+
+class SearchSection(_Section):
+    """How recipes are found: the designs of round 0, then rounds that mutate the best so far."""
+
+    designs: list[dict[str, Any]] = Field(min_length=1)
+    """Designs of round 0, each a recipes ``DesignConfig`` mapping (design: random, n, books_per_set, seed, ...)."""
+    rounds: int = Field(1, ge=1)
+    """Search rounds. Round r > 0 trains ``per_round`` new recipes: the analysis' mutations of the best and
+    surrogate-guided picks (the ``mutate`` design over the top_k when the analysis is off)."""
+    per_round: int = Field(8, ge=1)
+    """Recipes added by each later round."""
+
+    @field_validator("designs")
+    @classmethod
+    def _designs_valid(cls, designs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from bookmix.recipes.designs import parse_design
+
+        for i, d in enumerate(designs):
+            try:
+                parse_design(d, where=f"[{i}]")
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return designs
+
+
+class ModelSection(_Section):
+    """The model every trial trains: a named preset, optionally with explicit dimensions."""
+
+    preset: str = "nano"
+    """Size preset (nano, micro, mini, small, medium, large); see ``bookmix.models.config.PRESETS``."""
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    """Explicit dimensions replacing the preset's (n_layer, n_head, d_model, block_size, ...)."""
+    hf_base: Path | None = None
+    """A Hugging Face base model to continue from (not built yet: must stay empty)."""
+
+    @model_validator(mode="after")
+    def _known(self) -> ModelSection:
+        from bookmix.models.config import PRESETS, ModelConfig
+
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset: unknown {self.preset!r}; choose one of {', '.join(PRESETS)}")
+        unknown = sorted(set(self.overrides) - set(ModelConfig.__dataclass_fields__) - {"name"})
+        if unknown:
+            raise ValueError(f"overrides: unknown field(s) {', '.join(unknown)}")
+        if self.hf_base is not None:
+            raise ValueError("hf_base: continuing from a Hugging Face base model is not built yet; remove it")
+        try:
+            self.resolve(vocab_size=None)
+        except ConfigError as exc:
+            raise ValueError(str(exc).removeprefix("model.")) from None
+        return self
+
+    def resolve(self, vocab_size: int | None):
+        """The ModelConfig of every trial, with the library's vocabulary."""
+        from bookmix.models.config import preset
+
+        return preset(self.preset, vocab_size=vocab_size, **self.overrides)
+
+
+class SeedsSection(_Section):
+    """Seeds and the noise floor."""
+
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    """Every recipe is trained once per seed listed here."""
+    replicates: float = Field(0.1, ge=0, le=1)
+    """Fraction of recipes trained again with other seeds, so the analysis knows the seed noise. 10% is a cheap,
+    usable noise estimate; raise it when effects are small."""
+    replicate_seeds: int = Field(2, ge=1)
+    """Extra seeds each replicated recipe gets (2 gives three runs of the recipe: a standard error from each)."""
+
+
+class EvalSection(_Section):
+    """How every trained model is scored."""
+
+    suite: Path | dict[str, Any]
+    """Eval-suite YAML (``bookmix.evals``): tasks and the objective. Relative paths resolve beside the pipeline.
+    An inline mapping is a suite written out as ``<campaign>/suite.yaml`` (its relative item paths then resolve
+    against the campaign folder, e.g. ``storyworld/items/fact_recall.jsonl`` of a generated library)."""
+
+    @field_validator("suite")
+    @classmethod
+    def _inline_suite_valid(cls, suite: Path | dict[str, Any]) -> Path | dict[str, Any]:
+        if isinstance(suite, dict):
+            from bookmix.evals.suite import Suite
+
+            try:
+                Suite.from_dict(suite)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return suite
+
+
+class SelectionSection(_Section):
+    """Which trials count as the best."""
+
+    top_k: int = Field(10, ge=1)
+    """Trials kept by objective: their weights survive retention and later stages (dialogue, export) use them."""
+    keep_weights: Literal["top_k", "all"] = "top_k"
+    """Retention: ``top_k`` deletes the weights of other completed trials (metrics and curves stay); ``all`` keeps all."""
+
+
+class AnalysisSection(_Section):
+    """The analysis of all results (effects of books, orders, sparsities; the proposal)."""
+
+    enabled: bool = True
+    """Run ``bookmix.analysis.analyze`` once the search is done."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Options passed to the analysis as its config."""
+
+
+class VerificationSection(_Section):
+    """Train the proposed recipe against random baselines over several seeds."""
+
+    enabled: bool = False
+    """Run the verification stage (needs the analysis and its proposal)."""
+    baselines: int = Field(5, ge=1)
+    """R: random recipes of the proposal's size trained as the baseline distribution."""
+    seeds: int = Field(3, ge=1)
+    """S: seeds for the proposal and for every baseline."""
+
+
+class DialogueSection(_Section):
+    """A dialogue (SFT) layer on the top models: its stage is another issue, so it must stay disabled for now."""
+
+    enabled: bool = False
+    """Must be false until the dialogue stage exists; enabling it is rejected, never silently skipped."""
+    data: Path | None = None
+    """Dialogue data for the SFT layer."""
+    top: int = Field(3, ge=1)
+    """How many of the best trials get a dialogue layer."""
+
+    @model_validator(mode="after")
+    def _not_built(self) -> DialogueSection:
+        if self.enabled:
+            raise ValueError("enabled: the dialogue stage is not built yet; set dialogue.enabled: false")
+        return self
+
+
+class ReportSection(_Section):
+    """The self-contained HTML report."""
+
+    enabled: bool | Literal["auto"] = True
+    """true: build it (the run fails before any work if the report module is missing); 'auto': build it when the
+    report module is installed and log plainly when it is not; false: no report."""
+    path: str = "report.html"
+    """Report file, relative to the campaign folder."""
+
+
+class ExecutorSection(_Section):
+    """Where and how trials run."""
+
+    kind: Literal["local", "ray"] = "local"
+    """``local``: worker subprocesses on this machine. ``ray``: Ray tasks on a cluster (or a local Ray instance)."""
+    address: str | None = None
+    """Ray only: ``auto``, ``HOST:PORT`` or ``ray://HOST:PORT``; none starts a local Ray instance."""
+    workers: int | None = Field(None, ge=1)
+    """Concurrent units on the local executor. None: one per GPU, or 1 on CPU (two trials on two cores only fight)."""
+    threads: int = Field(2, ge=1)
+    """torch CPU threads per worker."""
+    gpus_per_trial: float = Field(1.0, ge=0)
+    """GPUs a Ray task asks for when the cluster has GPUs (fractions share one GPU between small trials)."""
+    cpus_per_trial: float = Field(1.0, gt=0)
+    """CPUs a Ray task asks for."""
+    max_retries: int = Field(1, ge=0)
+    """Re-runs of a unit whose worker crashed or ran out of memory before the trial is recorded failed (1: OOM twice
+    fails). Ray also re-runs tasks lost with their node this many times."""
+    pack: int = Field(1, ge=1)
+    """Trials per unit (one subprocess or Ray task runs them one after another); >1 amortises start-up."""
+
+
+class TrackersSection(_Section):
+    """Optional experiment trackers; all write locally inside the campaign folder."""
+
+    tensorboard: bool = False
+    """TensorBoard event files in ``<campaign>/tensorboard``."""
+    mlflow: bool = False
+    """MLflow runs in a local SQLite store ``<campaign>/mlflow.db``."""
+    wandb: bool = False
+    """Weights & Biases in offline mode (``<campaign>/wandb``; ``wandb sync`` uploads later)."""
+
+
+class PipelineConfig(_Section):
+    """One campaign: everything ``bookmix run`` needs."""
+
+    campaign: CampaignSection
+    library: LibrarySection
+    search: SearchSection
+    model: ModelSection = Field(default_factory=ModelSection)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    seeds: SeedsSection = Field(default_factory=SeedsSection)
+    eval: EvalSection
+    selection: SelectionSection = Field(default_factory=SelectionSection)
+    analysis: AnalysisSection = Field(default_factory=AnalysisSection)
+    verification: VerificationSection = Field(default_factory=VerificationSection)
+    dialogue: DialogueSection = Field(default_factory=DialogueSection)
+    report: ReportSection = Field(default_factory=ReportSection)
+    executor: ExecutorSection = Field(default_factory=ExecutorSection)
+    trackers: TrackersSection = Field(default_factory=TrackersSection)
+
+    source: Path | None = Field(None, exclude=True)
+    """The YAML file this was read from (relative paths resolve beside it)."""
+
+    @model_validator(mode="after")
+    def _verification_needs_analysis(self) -> PipelineConfig:
+        if self.verification.enabled and not self.analysis.enabled:
+            raise ValueError("verification.enabled: needs analysis.enabled (the proposal comes from the analysis)")
+        return self
+
+    # ---- resolved paths --------------------------------------------------------------------------------------
+    @property
+    def base_dir(self) -> Path:
+        return self.source.parent if self.source else Path.cwd()
+
+    def resolve_path(self, p: Path | str) -> Path:
+        p = Path(os.path.expanduser(str(p)))
+        return p if p.is_absolute() else (self.base_dir / p).resolve()
+
+    @property
+    def campaign_dir(self) -> Path:
+        return self.resolve_path(self.campaign.out or Path("campaigns") / self.campaign.name)
+
+    @property
+    def library_dir(self) -> Path:
+        if self.library.path is not None:
+            return self.resolve_path(self.library.path)
+        return self.campaign_dir / "library"
+
+    @property
+    def suite_path(self) -> Path:
+        if isinstance(self.eval.suite, dict):
+            return self.campaign_dir / "suite.yaml"
+        return self.resolve_path(self.eval.suite)
+
+    def write_inline_suite(self) -> None:
+        """Write an inline suite where the workers read it (atomic; same content on every run)."""
+        if isinstance(self.eval.suite, dict):
+            import yaml
+
+            from bookmix.utils.io import atomic_write_text
+
+            atomic_write_text(self.suite_path, yaml.safe_dump(self.eval.suite, sort_keys=False))
+
+    def resolved(self) -> dict[str, Any]:
+        """The configuration with every path absolute: what the campaign folder stores as pipeline.yaml."""
+        data = self.model_dump(mode="json")
+        data["campaign"]["out"] = str(self.campaign_dir)
+        data["library"]["path"] = str(self.library_dir)
+        if not isinstance(self.eval.suite, dict):
+            data["eval"]["suite"] = str(self.suite_path)
+        return data
+
+
+def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
+    """pydantic's first error as ``field.path: reason`` (the form every bookmix config error takes)."""
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    msg = err["msg"].removeprefix("Value error, ")
+    # A validator's own message may carry a deeper path ("[0].books_per_set: ...", "preset: ..."): join it on.
+    if msg.startswith("[") or (":" in msg and " " not in msg.split(":", 1)[0]):
+        head, _, rest = msg.partition(": ")
+        joined = ".".join(loc) + ("" if head.startswith("[") else ".") + head
+        return f"{prefix}{joined}: {rest}"
+    path = ".".join(loc) or "pipeline"
+    if err["type"] == "extra_forbidden":
+        msg = "unknown field"
+    elif err["type"] == "missing":
+        msg = "required field is missing"
+    return f"{prefix}{path}: {msg}"
+
+
+def parse_pipeline(data: Any, source: Path | None = None) -> PipelineConfig:
+    """Validate a mapping into a PipelineConfig; errors name the file and the field path."""
+    where = f"{source}: " if source else ""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}a pipeline must be a YAML mapping, got {type(data).__name__}")
+    try:
+        cfg = PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, where)) from None
+    except ConfigError as exc:
+        raise ConfigError(f"{where}{exc}") from None
+    cfg.source = source.resolve() if source else None
+    return cfg
+
+
+def load_pipeline(path: str | os.PathLike) -> PipelineConfig:
+    """Read and validate a pipeline YAML before any work starts."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: pipeline file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    return parse_pipeline(data, path)
+
+
+def is_pipeline_yaml(path: str | os.PathLike) -> bool:
+    """True when a YAML file looks like a pipeline (has the campaign and search sections)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and "campaign" in data and "search" in data
