@@ -24,6 +24,7 @@ class Trackers:
         self.mlflow = None
         self.wandb = None
         if settings.tensorboard:
+            require("tensorboard", "track", "TensorBoard logging")  # torch.utils.tensorboard needs it
             tb = require("torch.utils.tensorboard", "track", "TensorBoard logging")
             self.tb = tb.SummaryWriter(log_dir=str(self.dir / "tensorboard"))
         if settings.mlflow:
