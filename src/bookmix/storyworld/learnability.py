@@ -1,9 +1,10 @@
 """Is the planted signal learnable? Train a scorer with and without the books an item group names, compare.
 
-The check is model-agnostic: ``fit(texts) -> ContinuationScorer``. Today it runs with the word n-gram
-(:class:`~bookmix.storyworld.ngram.NGramScorer`); a nano-model version passes a ``fit`` that trains a nano LM on the
-texts and scores with the eval suite's batched scorer. Effects are paired over items (the same items, scored by
-both models), with the standard error of the paired difference.
+The check is model-agnostic: ``fit(data) -> ContinuationScorer``. The default fit is the word n-gram
+(:class:`~bookmix.storyworld.ngram.NGramScorer`), which reads the books' texts; a fit whose ``reads`` attribute is
+``"books"`` gets the books' file names instead — :class:`~bookmix.storyworld.nano.NanoFit`, which trains a real
+nano LM on a Recipe of those books and scores with the eval suite's batched Scorer. Effects are paired over items
+(the same items, scored by both models), with the standard error of the paired difference.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from bookmix.storyworld.manifest import Manifest
 from bookmix.storyworld.ngram import ContinuationScorer, NGramScorer
 
 Fit = Callable[[list[str]], ContinuationScorer]
+"""Texts (or, when the fit has ``reads = "books"``, book file names) → a trained scorer."""
 
 
 @dataclass(frozen=True)
@@ -82,10 +84,21 @@ def paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d)))
 
 
+def train_books(manifest: Manifest, exclude: set[str] = frozenset()) -> list[str]:
+    """File names of every non-held-out book except ``exclude``, in manifest order."""
+    return [n for n in manifest.book_names(holdout=False) if n not in exclude]
+
+
 def train_texts(manifest: Manifest, exclude: set[str] = frozenset()) -> list[str]:
     """Texts of every non-held-out book except ``exclude`` (file names), in manifest order."""
-    names = [n for n in manifest.book_names(holdout=False) if n not in exclude]
-    return [manifest.book_path(n).read_text(encoding="utf-8") for n in names]
+    return [manifest.book_path(n).read_text(encoding="utf-8") for n in train_books(manifest, exclude)]
+
+
+def fit_on(manifest: Manifest, fit: Fit, exclude: set[str] = frozenset()) -> ContinuationScorer:
+    """Train ``fit`` on the training books but ``exclude``: book names for a fit that reads books, else texts."""
+    if getattr(fit, "reads", "texts") == "books":
+        return fit(train_books(manifest, exclude))
+    return fit(train_texts(manifest, exclude))
 
 
 def ablation(manifest: Manifest, task: str, books: str = "helps", fit: Fit = NGramScorer) -> Effect:
@@ -97,8 +110,8 @@ def ablation(manifest: Manifest, task: str, books: str = "helps", fit: Fit = NGr
     if not items:
         raise BookmixError(f"{task}: no items with {books} books in this storyworld")
     removed = sorted({b for it in items for b in getattr(it, books)})
-    full = fit(train_texts(manifest))
-    ablated = fit(train_texts(manifest, set(removed)))
+    full = fit_on(manifest, fit)
+    ablated = fit_on(manifest, fit, set(removed))
     ok_full, lp_full = accuracy(full, items)
     ok_ablated, lp_ablated = accuracy(ablated, items)
     diff, se = paired(ok_full, ok_ablated)
