@@ -85,14 +85,23 @@ class SearchSection(_Section):
 
 
 class ModelSection(_Section):
-    """The model every trial trains: a named preset, optionally with explicit dimensions."""
+    """The model every trial trains: a named preset (optionally with explicit dimensions), or an existing Hugging Face
+    causal LM that each trial continues pretraining on its recipe (fine-tune mode)."""
 
     preset: str = "nano"
     """Size preset (nano, micro, mini, small, medium, large); see ``bookmix.models.config.PRESETS``."""
     overrides: dict[str, Any] = Field(default_factory=dict)
     """Explicit dimensions replacing the preset's (n_layer, n_head, d_model, block_size, ...)."""
     hf_base: Path | None = None
-    """A Hugging Face base model to continue from (not built yet: must stay empty)."""
+    """Fine-tune mode: a local Hugging Face causal-LM folder (config.json, weights, tokenizer.json) that every trial
+    continues pretraining on its recipe instead of training a preset from scratch. Relative paths resolve beside the
+    pipeline. Its tokenizer must be the library's (checked before any work)."""
+    finetune: Literal["lora", "full"] = "lora"
+    """Fine-tune mode only: ``lora`` trains low-rank adapters (base frozen, megabytes per trial); ``full`` every weight."""
+    lora_r: int = Field(8, ge=1)
+    """Fine-tune mode, LoRA: adapter rank. 8 is the common default: enough for continued pretraining on a few books."""
+    seq_len: int | None = Field(None, ge=2)
+    """Fine-tune mode: window length. None: the base's context, at most 1024 (bounds memory)."""
 
     @model_validator(mode="after")
     def _known(self) -> ModelSection:
@@ -103,8 +112,8 @@ class ModelSection(_Section):
         unknown = sorted(set(self.overrides) - set(ModelConfig.__dataclass_fields__) - {"name"})
         if unknown:
             raise ValueError(f"overrides: unknown field(s) {', '.join(unknown)}")
-        if self.hf_base is not None:
-            raise ValueError("hf_base: continuing from a Hugging Face base model is not built yet; remove it")
+        if self.hf_base is not None and self.overrides:
+            raise ValueError("overrides: a fine-tuned base keeps its own shape; remove overrides or hf_base")
         try:
             self.resolve(vocab_size=None)
         except ConfigError as exc:
@@ -112,7 +121,7 @@ class ModelSection(_Section):
         return self
 
     def resolve(self, vocab_size: int | None):
-        """The ModelConfig of every trial, with the library's vocabulary."""
+        """The ModelConfig of every trial, with the library's vocabulary (the preset's; unused in fine-tune mode)."""
         from bookmix.models.config import preset
 
         return preset(self.preset, vocab_size=vocab_size, **self.overrides)
@@ -181,20 +190,21 @@ class VerificationSection(_Section):
 
 
 class DialogueSection(_Section):
-    """A dialogue (SFT) layer on the top models: its stage is another issue, so it must stay disabled for now."""
+    """A dialogue (SFT) layer on the top models once the search (and verification) is done."""
 
     enabled: bool = False
-    """Must be false until the dialogue stage exists; enabling it is rejected, never silently skipped."""
+    """Fine-tune the ``top`` best trials on chat data (``bookmix.training.sft``), then run the suite on each again."""
     data: Path | None = None
-    """Dialogue data for the SFT layer."""
+    """Chat jsonl (``{"messages": [{"role", "content"}, ...]}`` a line). Default with a generated storyworld library:
+    its ``<campaign>/storyworld/chat.jsonl``; required otherwise. Relative paths resolve beside the pipeline."""
     top: int = Field(3, ge=1)
-    """How many of the best trials get a dialogue layer."""
-
-    @model_validator(mode="after")
-    def _not_built(self) -> DialogueSection:
-        if self.enabled:
-            raise ValueError("enabled: the dialogue stage is not built yet; set dialogue.enabled: false")
-        return self
+    """How many of the best trials get a dialogue layer (at most selection.top_k: only their weights are kept)."""
+    epochs: int = Field(3, ge=1)
+    """Passes over the chat data. A few are needed for a small model to learn a couple hundred short Q/A pairs."""
+    lr: float = Field(3e-4, gt=0)
+    """Peak learning rate: a third of the pretraining default, so the layer does not wash out what the books taught."""
+    heldout: float = Field(0.1, ge=0, lt=1)
+    """Fraction of conversations kept out of training for the held-out chat loss (before/after)."""
 
 
 class ReportSection(_Section):
@@ -225,8 +235,21 @@ class ExecutorSection(_Section):
     max_retries: int = Field(1, ge=0)
     """Re-runs of a unit whose worker crashed or ran out of memory before the trial is recorded failed (1: OOM twice
     fails). Ray also re-runs tasks lost with their node this many times."""
-    pack: int = Field(1, ge=1)
-    """Trials per unit (one subprocess or Ray task runs them one after another); >1 amortises start-up."""
+    pack: int | Literal["auto"] = 1
+    """Trials per unit: one worker process (or Ray task) runs them, which amortises start-up. ``auto``: on a GPU as many
+    as fit and keep it busy (``bookmix.training.packed.auto_pack_size``), on a CPU 4 (start-up amortised, nothing
+    gained beyond)."""
+    packed: bool | None = None
+    """How a unit's trials of one shape train. None: together as one packed model on a GPU (one step for all, where a
+    micro model alone leaves most of the GPU idle), one after another on a CPU (packed steps are not faster there,
+    measured in bench/train_packed.py). true: packed on any device; false: always one after another."""
+
+    @field_validator("pack")
+    @classmethod
+    def _pack_positive(cls, pack: int | str) -> int | str:
+        if isinstance(pack, int) and pack < 1:
+            raise ValueError(f"must be ≥ 1 or auto, got {pack}")
+        return pack
 
 
 class TrackersSection(_Section):
@@ -267,6 +290,21 @@ class PipelineConfig(_Section):
             raise ValueError("verification.enabled: needs analysis.enabled (the proposal comes from the analysis)")
         return self
 
+    @model_validator(mode="after")
+    def _dialogue_runnable(self) -> PipelineConfig:
+        d = self.dialogue
+        if not d.enabled:
+            return self
+        if self.model.hf_base is not None:
+            raise ValueError("dialogue.enabled: the dialogue layer fine-tunes bookmix-trained models; with model.hf_base "
+                             "fine-tune the exported hf/ folder instead, or set dialogue.enabled: false")
+        if d.data is None and self.library.storyworld is None:
+            raise ValueError("dialogue.data: required (a chat jsonl) unless the library is a generated storyworld")
+        if d.top > self.selection.top_k:
+            raise ValueError(f"dialogue.top: {d.top} exceeds selection.top_k {self.selection.top_k} (only the top_k "
+                             "keep their weights)")
+        return self
+
     # ---- resolved paths --------------------------------------------------------------------------------------
     @property
     def base_dir(self) -> Path:
@@ -292,6 +330,24 @@ class PipelineConfig(_Section):
             return self.campaign_dir / "suite.yaml"
         return self.resolve_path(self.eval.suite)
 
+    @property
+    def dialogue_data(self) -> Path:
+        """The chat data of the dialogue stage: the one given, else the generated storyworld's chat.jsonl."""
+        if self.dialogue.data is not None:
+            return self.resolve_path(self.dialogue.data)
+        return self.campaign_dir / "storyworld" / "chat.jsonl"
+
+    def trial_model(self, vocab_size: int) -> dict[str, Any]:
+        """What every TrialSpec carries as ``model``: ``ModelConfig.to_dict()`` with the library's vocabulary, or in
+        fine-tune mode the ``FinetuneConfig`` fields (``base`` absolute), which the worker tells apart by ``base``."""
+        m = self.model
+        if m.hf_base is None:
+            return m.resolve(vocab_size).to_dict()
+        ft = {"base": str(self.resolve_path(m.hf_base)), "method": m.finetune, "seq_len": m.seq_len}
+        if m.finetune == "lora":
+            ft["lora_r"] = m.lora_r
+        return ft
+
     def write_inline_suite(self) -> None:
         """Write an inline suite where the workers read it (atomic; same content on every run)."""
         if isinstance(self.eval.suite, dict):
@@ -308,6 +364,10 @@ class PipelineConfig(_Section):
         data["library"]["path"] = str(self.library_dir)
         if not isinstance(self.eval.suite, dict):
             data["eval"]["suite"] = str(self.suite_path)
+        if self.model.hf_base is not None:
+            data["model"]["hf_base"] = str(self.resolve_path(self.model.hf_base))
+        if self.dialogue.enabled:
+            data["dialogue"]["data"] = str(self.dialogue_data)
         return data
 
 
@@ -319,7 +379,7 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
     # A validator's own message may carry a deeper path ("[0].books_per_set: ...", "preset: ..."): join it on.
     if msg.startswith("[") or (":" in msg and " " not in msg.split(":", 1)[0]):
         head, _, rest = msg.partition(": ")
-        joined = ".".join(loc) + ("" if head.startswith("[") else ".") + head
+        joined = ".".join(loc) + ("" if head.startswith("[") or not loc else ".") + head
         return f"{prefix}{joined}: {rest}"
     path = ".".join(loc) or "pipeline"
     if err["type"] == "extra_forbidden":

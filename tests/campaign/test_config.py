@@ -46,7 +46,14 @@ def test_valid_pipeline_resolves_paths(tmp_path, base):
         ({"model": {"preset": "huge"}}, "model.preset: unknown 'huge'"),
         ({"model": {"overrides": {"d_model": 30, "n_head": 4}}}, "model.d_model: must be divisible"),
         ({"seeds": {"replicates": 1.5}}, "seeds.replicates:"),
-        ({"dialogue": {"enabled": True}}, "dialogue.enabled: the dialogue stage is not built yet"),
+        ({"dialogue": {"enabled": True}}, "dialogue.data: required (a chat jsonl) unless the library is a generated"),
+        ({"dialogue": {"enabled": True, "data": "c.jsonl", "top": 3}}, "dialogue.top: 3 exceeds selection.top_k 2"),
+        ({"dialogue": {"enabled": True, "data": "c.jsonl", "top": 1}, "model": {"hf_base": "b"}},
+         "dialogue.enabled: the dialogue layer fine-tunes bookmix-trained models"),
+        ({"model": {"hf_base": "b", "overrides": {"n_layer": 2}}}, "model.overrides: a fine-tuned base keeps its own shape"),
+        ({"model": {"hf_base": "b", "finetune": "qlora"}}, "model.finetune:"),
+        ({"executor": {"pack": 0}}, "executor.pack: must be ≥ 1 or auto, got 0"),
+        ({"executor": {"pack": "many"}}, "executor.pack"),
         ({"executor": {"kind": "slurm"}}, "executor.kind:"),
         ({"library": {}}, "library: give either path"),
         ({"eval": {"suite": {"tasks": [], "objective": "x"}}}, "eval.suite.tasks: must be a non-empty list"),
@@ -82,6 +89,21 @@ def _shipped_pipelines() -> list[Path]:
     return sorted(p for p in (REPO / "examples").glob("*.yaml") if is_pipeline_yaml(p))
 
 
+def test_finetune_mode_and_dialogue_resolve(tmp_path, base):
+    data = {**base, "model": {"hf_base": "bases/tiny", "finetune": "full"}}
+    cfg = load_pipeline(write_pipeline(tmp_path / "p.yaml", data))
+    assert cfg.trial_model(512) == {"base": str(tmp_path / "bases" / "tiny"), "method": "full", "seq_len": None}
+    assert cfg.resolved()["model"]["hf_base"] == str(tmp_path / "bases" / "tiny")
+    # a preset: the trials carry its ModelConfig with the library's vocabulary
+    data = {**base, "dialogue": {"enabled": True, "data": "chat.jsonl", "top": 2}}
+    plain = load_pipeline(write_pipeline(tmp_path / "q.yaml", data))
+    assert plain.trial_model(512)["vocab_size"] == 512 and plain.trial_model(512)["n_layer"] == 1
+    assert plain.dialogue_data == tmp_path / "chat.jsonl" and plain.dialogue.epochs == 3 and plain.dialogue.lr == 3e-4
+    # a generated storyworld library brings its own chat data
+    sw = {**base, "library": {"storyworld": {"books": 8}}, "dialogue": {"enabled": True, "top": 1}}
+    assert load_pipeline(write_pipeline(tmp_path / "s.yaml", sw)).dialogue_data == tmp_path / "c" / "storyworld" / "chat.jsonl"
+
+
 def test_examples_are_found():
     names = {p.name for p in _shipped_pipelines()}
     assert {"demo.yaml", "ltm_bruteforce_pipeline.yaml"} <= names
@@ -91,7 +113,8 @@ def test_examples_are_found():
 def test_every_shipped_pipeline_validates(path):
     cfg = load_pipeline(path)
     assert cfg.search.designs and cfg.campaign.name
-    assert cfg.dialogue.enabled is False
+    # a dialogue stage is only shipped where its chat data comes with it (the demo's generated storyworld)
+    assert not cfg.dialogue.enabled or cfg.dialogue.data or cfg.library.storyworld is not None
     # the suite it names parses too (inline or a file beside it)
     from bookmix.evals.suite import Suite
 

@@ -7,9 +7,10 @@
 
 Files, in the order a run uses them: ``spec`` (TrialSpec/TrialResult, deterministic trial ids), ``store`` (the SQLite
 results database, one writer), ``lock`` (one driver per campaign), ``plan`` (recipes × seeds + replicates),
-``designs`` (recipes from the recipes room and the analysis), ``worker`` (one unit of work: train + evaluate),
+``designs`` (recipes from the recipes room and the analysis), ``worker`` (one unit of work: train — from scratch,
+from a Hugging Face base, or packed — then evaluate),
 ``executors`` (base, local subprocesses, Ray), ``retention`` (weights of the top-k), ``trackers``, ``progress``,
-``runner`` (the stages), ``status`` and ``export`` (reading a campaign), ``demo``.
+``runner`` (the stages, the dialogue layer among them), ``status`` and ``export`` (reading a campaign), ``demo``.
 """
 
 from bookmix.campaign.export import export_axolotl, export_results

@@ -129,6 +129,9 @@ def export_axolotl(campaign_dir: str | Path, trial: str, out: str | Path | None 
 
     row = find_trial(campaign_dir, trial)
     spec = json.loads(row["spec"])
+    if "base" in spec["model"]:
+        raise BookmixError(f"trial {row['id']}: continues the Hugging Face base {spec['model']['base']} (fine-tune mode); "
+                           "the Axolotl export retrains from-scratch trials only")
     out = Path(out) if out else Path(campaign_dir) / "axolotl" / row["id"]
     out.mkdir(parents=True, exist_ok=True)
     lib = Library.open(spec["library"])

@@ -1,6 +1,7 @@
 """Checkpoint retention and disk use: keep the weights of the trials that matter, delete the rest.
 
-Kept: the top-k completed trials by objective, every verification trial, and every trial not finished yet (its
+Kept: the top-k completed trials by objective (the dialogue stage's top ``dialogue.top`` ≤ top_k among them: a trial
+once outside the top-k never re-enters it), every verification trial, and every trial not finished yet (its
 checkpoint is how it resumes). Deleted for the others: the weight files only. Metrics, curves, the resolved config
 and the result stay, so a trial can still be analysed and its exact data order rebuilt.
 """
@@ -13,8 +14,10 @@ from pathlib import Path
 
 from bookmix.campaign.store import Store
 
-WEIGHT_DIRS = ("checkpoint", ".checkpoint.new", ".checkpoint.old", "hf")
-"""Folders of a trial that hold weights (the trainer's checkpoint and its swap folders, an exported HF model)."""
+WEIGHT_DIRS = ("checkpoint", ".checkpoint.new", ".checkpoint.old", "hf", ".hf.new", ".hf.old", "adapter",
+               ".adapter.new", ".adapter.old")
+"""Folders of a trial that hold weights: the trainer's checkpoint, an exported or fine-tuned HF model, a LoRA adapter,
+and the swap folders each is written through. A trial's ``dialogue/`` layer is not among them: it is its own model."""
 
 
 def ranked(store: Store, maximize: bool) -> list[dict]:
@@ -24,6 +27,7 @@ def ranked(store: Store, maximize: bool) -> list[dict]:
 
 
 def keep_set(store: Store, top_k: int, maximize: bool) -> set[str]:
+    """The top_k (which holds the dialogue stage's top ≤ top_k), verification trials and unfinished ones."""
     keep = {t["id"] for t in ranked(store, maximize)[:top_k]}
     keep |= {t["id"] for t in store.trials() if t["stage"] == "verify" or t["state"] in ("pending", "running")}
     return keep

@@ -1,6 +1,10 @@
 """The stage runner: ``bookmix run pipeline.yaml``.
 
-    library ─▶ search rounds (design → trials → train/eval) ─▶ analysis ─▶ verification ─▶ report
+    library ─▶ search rounds (design → trials → train/eval) ─▶ analysis ─▶ verification ─▶ dialogue ─▶ report
+
+Trials train a preset from scratch, or continue a Hugging Face base (``model.hf_base``: fine-tune mode); a unit of
+same-shape trials may train as one packed model (``executor.packed``). The dialogue stage fine-tunes the top trials
+on chat data (``bookmix.training.sft``).
 
 Every stage is idempotent and records its completion in the results store, so killing the driver at any moment and
 running the same command again picks up where it stopped: finished trials are skipped, interrupted ones resume from
@@ -42,6 +46,7 @@ class CampaignSummary:
     verification: Path | None = None
     report: Path | None = None
     notes: list[str] = field(default_factory=list)
+    dialogue: Path | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +56,7 @@ class CampaignSummary:
             "findings": str(self.findings) if self.findings else None,
             "verification": str(self.verification) if self.verification else None,
             "report": str(self.report) if self.report else None,
+            "dialogue": str(self.dialogue) if self.dialogue else None,
             "notes": self.notes,
         }
 
@@ -89,6 +95,19 @@ def preflight(cfg: PipelineConfig) -> None:
         from bookmix.library import Library
 
         Library.open(cfg.library_dir)
+    if cfg.model.hf_base is not None:
+        from bookmix.training.finetune import base_context
+
+        try:
+            base_context(cfg.resolve_path(cfg.model.hf_base))
+        except BookmixError as exc:
+            raise ConfigError(f"model.hf_base: {exc}") from None
+    if cfg.dialogue.enabled and cfg.dialogue.data is not None:
+        from bookmix.models.chat import read_chat_file
+
+        if not cfg.dialogue_data.is_file():
+            raise ConfigError(f"dialogue.data: {cfg.dialogue_data}: file not found")
+        read_chat_file(cfg.dialogue_data)  # a file with nothing usable fails now, not after the search
 
 
 def _logger(campaign_dir: Path) -> tuple[logging.Logger, logging.Handler]:
@@ -258,6 +277,47 @@ def verification_stage(
     return out
 
 
+def dialogue_stage(cfg: PipelineConfig, store: Store, log: logging.Logger, maximize: bool, notes: list[str]) -> Path | None:
+    """A dialogue (SFT) layer on the ``dialogue.top`` best trials that still have their weights, each into
+    ``<campaign>/dialogue/<trial id>/`` (recorded as the trial's ``dialogue`` artifact, where the report looks), all
+    summed up in ``<campaign>/dialogue/dialogue.json``. Resumable: finished layers are read back, an interrupted one
+    continues from its checkpoint; the same top trials as last time means nothing to do."""
+    if not cfg.dialogue.enabled:
+        return None
+    out_root = cfg.campaign_dir / "dialogue"
+    out = out_root / "dialogue.json"
+    trials_dir = cfg.campaign_dir / "trials"
+    top = [t["id"] for t in ranked(store, maximize) if (trials_dir / t["id"] / "checkpoint").is_dir()][: cfg.dialogue.top]
+    done = store.stage_done("dialogue")
+    if done is not None and done.get("trials") == top and out.exists():
+        return out
+    if not top:
+        msg = "dialogue: skipped, no completed trial has its weights (see `bookmix status` for failures)"
+        log.warning(msg)
+        notes.append(msg)
+        return None
+    from bookmix.training.sft import SFTConfig, dialogue_layer
+
+    defaults = SFTConfig()
+    scfg = SFTConfig(
+        epochs=cfg.dialogue.epochs,
+        heldout_fraction=cfg.dialogue.heldout,
+        train=defaults.train.model_copy(update={"lr": cfg.dialogue.lr, "device": cfg.train.device, "seed": cfg.seeds.seeds[0]}),
+    )
+    log.info("dialogue layer on %d trial(s): %s", len(top), ", ".join(top))
+    results = dialogue_layer([trials_dir / t for t in top], cfg.dialogue_data, cfg.library_dir, out_root, scfg,
+                             suite=cfg.suite_path)
+    runs = {}
+    for tid, r in zip(top, results, strict=True):
+        store.add_artifact(tid, "dialogue", r.out_dir)
+        runs[tid] = {"heldout_loss_before": r.heldout_loss_before, "heldout_loss_after": r.heldout_loss_after,
+                     "objective": r.objective}
+        log.info("dialogue %s: held-out chat loss %.4g -> %.4g, objective %s", tid, r.heldout_loss_before or float("nan"),
+                 r.heldout_loss_after or float("nan"), r.objective)
+    store.finish_stage("dialogue", {"trials": top, "runs": runs})
+    return out
+
+
 def report_stage(cfg: PipelineConfig, log: logging.Logger, notes: list[str]) -> Path | None:
     if cfg.report.enabled is False:
         return None
@@ -309,7 +369,11 @@ def run_campaign(
             lib_dir = prepare_library(cfg, store, log)
             lib = Library.open(lib_dir)
             maximize = Suite.load(cfg.suite_path).objective.direction == "maximize"
-            model = cfg.model.resolve(lib.vocab_size).to_dict()
+            model = cfg.trial_model(lib.vocab_size)
+            if cfg.model.hf_base is not None:  # a base that cannot read the library's token ids fails before any work
+                from bookmix.training.finetune import check_tokenizer
+
+                check_tokenizer(Path(model["base"]), lib)
 
             trackers = Trackers(cfg.trackers, campaign_dir, cfg.campaign.name, log)
             progress = CampaignProgress(cfg, model, lib, enabled=show_progress)
@@ -332,10 +396,11 @@ def run_campaign(
                 if cfg.verification.enabled:
                     verification = verification_stage(cfg, lib, store, ex, progress, model, proposal, maximize)
                     _retain(cfg, store, maximize, log)
+            dialogue = dialogue_stage(cfg, store, log, maximize, notes)
             report = report_stage(cfg, log, notes)
             counts = store.counts()
             log.info("campaign finished: %s", counts)
-            return CampaignSummary(campaign_dir, counts, time.time() - t0, findings, verification, report, notes)
+            return CampaignSummary(campaign_dir, counts, time.time() - t0, findings, verification, report, notes, dialogue)
         finally:
             if trackers is not None:
                 trackers.close()

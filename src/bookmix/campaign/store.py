@@ -187,6 +187,13 @@ class Store:
                 [(t, k, p) for k, p in result.artifacts.items()],
             )
 
+    def add_artifact(self, trial_id: str, kind: str, path: str | Path) -> None:
+        """Record one more file or folder of a trial made after its result (e.g. its dialogue layer)."""
+        with self.conn:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO artifacts(trial_id, kind, path) VALUES (?,?,?)", (trial_id, kind, str(path))
+            )
+
     def set_weights_deleted(self, trial_ids: Iterable[str]) -> None:
         with self.conn:
             self.conn.executemany("UPDATE trials SET weights_kept=0 WHERE id=?", [(t,) for t in trial_ids])

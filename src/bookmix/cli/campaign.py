@@ -38,7 +38,7 @@ def run(
 def _print_summary(s: dict) -> None:
     counts = ", ".join(f"{k} {v}" for k, v in s["trials"].items() if v)
     console.print(f"[bold]campaign[/] {s['campaign']}: {counts} ({s['seconds']:.0f} s)")
-    for key in ("findings", "verification", "report"):
+    for key in ("findings", "verification", "dialogue", "report"):
         if s.get(key):
             console.print(f"  {key}: {s[key]}")
     for note in s.get("notes", []):

@@ -113,7 +113,11 @@ class LocalExecutor(Executor):
         first = Path(unit[0].out_dir)
         first.mkdir(parents=True, exist_ok=True)
         unit_file = first / "unit.json"
-        atomic_write_json(unit_file, {"specs": [s.to_dict() for s in unit], "device": device, "driver_pid": os.getpid()})
+        packed = getattr(self.settings, "packed", None)
+        atomic_write_json(
+            unit_file,
+            {"specs": [s.to_dict() for s in unit], "device": device, "packed": packed, "driver_pid": os.getpid()},
+        )
         threads = str(unit[0].threads)
         env = {**os.environ, **extra_env, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
         log_path = first / "worker.log"

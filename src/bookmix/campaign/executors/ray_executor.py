@@ -24,14 +24,14 @@ from bookmix.campaign.spec import TrialResult, TrialSpec
 from bookmix.errors import BookmixError, require
 
 
-def _ray_unit(specs: list[dict]) -> list[dict]:
+def _ray_unit(specs: list[dict], packed: bool | None = None) -> list[dict]:
     """Runs on a Ray worker: the same unit of work as a local worker subprocess."""
     import ray
 
     from bookmix.campaign.worker import run_unit
 
     device = "cuda" if ray.get_gpu_ids() else "cpu"  # Ray sets CUDA_VISIBLE_DEVICES to the task's GPUs
-    return [r.to_dict() for r in run_unit([TrialSpec.from_dict(d) for d in specs], device)]
+    return [r.to_dict() for r in run_unit([TrialSpec.from_dict(d) for d in specs], device, packed)]
 
 
 class RayExecutor(Executor):
@@ -86,4 +86,4 @@ class RayExecutor(Executor):
 
     def _submit(self, task, unit: Unit):
         self.start(unit, "ray")
-        return task.remote([s.to_dict() for s in unit])
+        return task.remote([s.to_dict() for s in unit], getattr(self.settings, "packed", None))
