@@ -142,3 +142,41 @@ def test_producer_credits_after_the_header_are_dropped() -> None:
     body = "Produced by Some Volunteers\nand a Team.\n\n\nCHAPTER I\n\n" + prose(7, 4)
     text, _ = clean(gutenberg(body))
     assert text.startswith("CHAPTER I") and "Volunteers" not in text
+
+
+def test_edition_notes_near_the_edges_are_dropped_and_the_book_kept() -> None:
+    """Shaped like the notes found in real Gutenberg books (written here, no book text): a front "NOTE:" about the
+    edition, a bracketed redactor's note, an indented editorial note with links, a closing "Transcriber's Notes"
+    section and a footnote about the eText; an author's own NOTE and a mid-book Gutenberg must stay."""
+    story = [prose(30 + i, 3) for i in range(8)]
+    front = [
+        "NOTE:",
+        "This edition was NOT made in the usual Project Gutenberg way; we\nreleased the etext chapter by chapter.",
+        "THE HARBOUR\n\n      by Jane Roe",
+        "[Redactor's Note: this version is entered into Project Gutenberg\nfor reference purposes only.]",
+        "Editorial note:",
+        "      The story first ran in a magazine in twelve parts.",
+        "      Its illustrations can be seen in the HTML version of this\n      e-book: http://www.example.org/harbour.html",
+        "NOTE.",
+        "The author wishes to thank the harbour master for his patience.",
+        "CHAPTER I",
+    ]
+    middle = "The printer spoke of Gutenberg and his press with a kind of awe."
+    back = [
+        "THE END",
+        "{1}  This Project Gutenberg eText holds the first volume only.",
+        "{2}  The author wrote this in the winter of the storm.",
+        "Transcriber's Notes",
+        "1. Background.",
+        "Our version is based on the first edition; the spelling was kept.",
+        "2. Changes.",
+        "On Page 19, a missing comma was added.",
+    ]
+    body = "\n\n".join([*front, *story[:4], middle, *story[4:], *back])
+    text, _ = clean(gutenberg(body))
+    kept_front = ["THE HARBOUR\n\n      by Jane Roe", "NOTE.", "The author wishes to thank the harbour master for his patience."]
+    assert text == "\n\n".join([*kept_front, "CHAPTER I", *story[:4], middle, *story[4:], "THE END", back[2]])
+    assert "Project Gutenberg" not in text and "etext" not in text.lower() and "Transcriber" not in text
+    # A text that merely starts with an author's NOTE (no edition words anywhere near it) is left alone.
+    plain = "NOTE:\n\nThe places in this story are real; the people are not.\n\n" + "\n\n".join(story)
+    assert clean(plain)[0] == normalize(plain)

@@ -114,6 +114,12 @@ def test_holdout_fraction_is_seeded_and_holdout_file_marks_books(tmp_path) -> No
     ingest([src], tmp_path / "c", tokenizer="train:400", holdout_books=tmp_path / "hold.txt", workers=1, min_chars=100)
     lib = Library.open(tmp_path / "c")
     assert {x.title for x in lib.books(split="holdout")} == {"b05", "b06"}
+    assert (tmp_path / "c" / "column_cache").is_dir()  # the ingest filled Library.table's cache
+    t = lib.table(["title", "split"], split="holdout")
+    assert sorted(t["title"]) == ["b05", "b06"]
+    (tmp_path / "hold.txt").write_text("b07.txt\n", encoding="utf-8")  # a later run marks one more book
+    ingest([src], tmp_path / "c", holdout_books=tmp_path / "hold.txt", workers=1, min_chars=100)
+    assert sorted(lib.table(["title"], split="holdout")["title"]) == ["b05", "b06", "b07"]
 
 
 def test_parallel_ingest_matches_serial(tmp_path) -> None:
@@ -233,3 +239,14 @@ def test_shards_roll_over(tmp_path) -> None:
     for b in lib.books():
         assert lib.decode(lib.tokens(b.id)).startswith(prose(400 + int(b.title[1:]), 30)[:50])
         assert lib.shard(b.shard)[b.offset + b.tokens] == lib.eob_id
+
+
+def test_same_train_spec_reruns_when_the_corpus_trained_fewer_tokens_than_asked(tmp_path) -> None:
+    src = make_sources(tmp_path)
+    first = ingest([src / "en0.txt"], tmp_path / "lib", tokenizer="train:60000", workers=1)
+    lib = Library.open(tmp_path / "lib")
+    assert lib.vocab_size < 60000  # a tiny corpus cannot fill the vocabulary
+    again = ingest([src], tmp_path / "lib", tokenizer="train:60000", workers=1)  # the same command, more sources
+    assert again.added >= 1 and first.added == 1
+    with pytest.raises(BookmixError, match="vocabulary"):
+        ingest([src], tmp_path / "lib", tokenizer="train:1000", workers=1)

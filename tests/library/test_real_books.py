@@ -8,7 +8,9 @@ import csv
 import pytest
 
 from bookmix.library import Library, ingest
+from bookmix.library.clean import clean, normalize, strip_gutenberg
 from bookmix.library.langdetect import detect
+from bookmix.library.readers import read
 
 pytestmark = pytest.mark.books
 
@@ -52,3 +54,18 @@ def test_ingest_real_books(shared_books, tmp_path) -> None:
     ratio_en = sum(b.tokens for b in en) / sum(b.chars for b in en)
     assert ratio_ru < 1.6 * ratio_en, (ratio_ru, ratio_en)
     assert all(0 < b.features["ttr"] < 1 and b.features["entropy"] > 5 for b in lib.books())
+
+
+# Books whose Gutenberg edition carries a transcriber's or editor's note beside the licence (ids 27, 244, 1400, ...).
+NOTED = ("27_", "244_", "1400_", "18857_", "2759_", "4274_", "5231_", "650_")
+
+
+def test_edition_notes_are_gone_from_real_books(shared_books) -> None:
+    for prefix in NOTED:
+        path = next((shared_books / "en").glob(prefix + "*"))
+        raw = read(path).text
+        text, _ = clean(raw)
+        whole = normalize(strip_gutenberg(raw.replace("\r\n", "\n"))[0])
+        assert "PROJECT GUTENBERG" not in (text[:5000] + text[-5000:]).upper(), path.name
+        assert 0 < len(whole) - len(text) < 4000, path.name  # a note went, no chapter with it
+        assert text[5000 : len(text) // 2] in whole  # the body between the edges is untouched

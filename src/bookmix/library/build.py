@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bookmix.errors import BookmixError
-from bookmix.library import catalog
+from bookmix.library import catalog, columns
 from bookmix.library import tokenizer as toks
 from bookmix.library.book import Book
 from bookmix.library.clean import clean
@@ -135,6 +135,9 @@ def ingest(
                     progress(done, total)
             driver.commit()
             writer.close()
+            if report.added:
+                catalog.analyze(con)
+                columns.warm(con, root)
             _write_rejected(con, root)
             books = con.execute("SELECT COUNT(*) FROM books").fetchone()[0]
         finally:
@@ -269,7 +272,9 @@ def _ensure_tokenizer(con, root: Path, spec: str | None, files, hf_specs, fields
     kind, value = toks.parse_spec(spec)
     path = root / toks.TOKENIZER_NAME
     if "vocab_size" in meta:  # an existing library keeps its tokenizer; a different one would mix id spaces
-        if kind == "train" and value != meta["vocab_size"]:
+        # A small corpus trains fewer tokens than asked: compare with what was asked, so the same command re-runs.
+        asked = int(meta.get("requested_vocab", meta["vocab_size"]))
+        if kind == "train" and value not in (asked, meta["vocab_size"]):
             raise BookmixError(f"--tokenizer {spec}: this library already uses a {meta['vocab_size']}-token vocabulary")
         if kind == "path" and toks.fingerprint(toks.load(value)) != meta["tokenizer_fingerprint"]:
             raise BookmixError(f"--tokenizer {value}: differs from the tokenizer this library was built with")
@@ -295,6 +300,8 @@ def _ensure_tokenizer(con, root: Path, spec: str | None, files, hf_specs, fields
         "tokenizer_fingerprint": toks.fingerprint(tok),
         "format": 1,
     }
+    if kind == "train":
+        meta["requested_vocab"] = value
     catalog.set_meta(con, **meta)
     return catalog.get_meta(con)
 

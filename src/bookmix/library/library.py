@@ -20,14 +20,11 @@ import numpy as np
 
 from bookmix.errors import BookmixError
 from bookmix.library import catalog
-from bookmix.library.book import FEATURES, Book
+from bookmix.library.book import Book
+from bookmix.library.columns import read_table
 from bookmix.library.store import ShardReader, token_dtype
 from bookmix.library.tokenizer import EOB_TOKEN, TOKENIZER_NAME
 from bookmix.library.tokenizer import load as load_tokenizer
-
-# Columnar dtypes for Library.table; nullable integers become float64 with NaN (year) or -1 (cluster, labels ≥ 0).
-_INT_COLUMNS = {"chars", "tokens", "shard", "offset"}
-_FLOAT_COLUMNS = {"year", *FEATURES}
 
 
 class Library:
@@ -167,7 +164,8 @@ class Library:
     def table(
         self, columns: Sequence[str] | None = None, where: str | None = None, split: str | None = None
     ) -> dict[str, np.ndarray]:
-        """The catalog as columns of numpy arrays (one query), for designs over a million books.
+        """The catalog as columns of numpy arrays, for designs over a million books (see columns.py: bulk reads
+        cached per catalog generation).
 
         Integer columns are int64, features and ``year`` float64 (NaN when unknown), ``cluster`` int64 (-1 when
         unset), text columns object arrays.
@@ -177,23 +175,7 @@ class Library:
         unknown = [c for c in cols if c not in have]
         if unknown:
             raise BookmixError(f"columns {unknown}: not in the catalog (have: {', '.join(have)})")
-        clause, args = catalog.filter_sql(where, split)
-        quoted = ", ".join(f'"{c}"' for c in cols)
-        rows = catalog.query(self.con, f"SELECT {quoted} FROM books{clause} ORDER BY rowid", args, where)
-        out: dict[str, np.ndarray] = {}
-        for j, c in enumerate(cols):
-            values = [r[j] for r in rows]
-            if c in _INT_COLUMNS:
-                out[c] = np.array(values, dtype=np.int64)
-            elif c in _FLOAT_COLUMNS:
-                out[c] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-            elif c == "cluster":
-                out[c] = np.array([-1 if v is None else v for v in values], dtype=np.int64)
-            else:
-                arr = np.empty(len(values), dtype=object)
-                arr[:] = values
-                out[c] = arr
-        return out
+        return read_table(self.con, self.path, cols, where, split)
 
     def set_column(self, name: str, book_ids: Sequence[str], values: Sequence[Any]) -> int:
         """Write a per-book column (e.g. ``cluster`` labels); adds the column when new. Returns rows updated."""
