@@ -115,12 +115,12 @@ def train(
     recover(out_dir)
     ckpt = read_checkpoint(out_dir)
     if ckpt is not None:
-        _check_resumable(ckpt, config, train_cfg)
+        check_resumable(ckpt, config, train_cfg)
 
     torch.manual_seed(train_cfg.seed)
     model = LM(model_cfg, seed=train_cfg.seed).to(dev)
     optimizer = make_optimizer(model, train_cfg, dev)
-    events = _Events(out_dir / "events.jsonl", on_log)
+    events = Events(out_dir / "events.jsonl", on_log)
     if ckpt is not None:
         restore_training_state(ckpt, model, optimizer)
         step, tokens, seconds0 = int(ckpt.state["step"]), int(ckpt.state["tokens"]), float(ckpt.state["seconds"])
@@ -163,7 +163,7 @@ def train(
     while step < plan.total_steps:
         lo = step * plan.windows_per_step
         hi = min(lo + plan.windows_per_step, plan.n_windows)
-        batch = _load_windows(stream, lo, hi, model_cfg.vocab_size)
+        batch = load_windows(stream, lo, hi, model_cfg.vocab_size)
         lr = lr_at(step, plan.total_steps, train_cfg)
         try:
             loss, grad_norm = train_step(
@@ -218,7 +218,7 @@ def train(
 
 
 # ---- helpers ------------------------------------------------------------------------------------------------
-def _load_windows(stream: WindowSource, lo: int, hi: int, vocab_size: int) -> torch.Tensor:
+def load_windows(stream: WindowSource, lo: int, hi: int, vocab_size: int) -> torch.Tensor:
     """Windows lo..hi as an int64 tensor, (n, T+1); ids outside the vocabulary are a clear error, not a CUDA assert."""
     arr = np.asarray(stream.windows(lo, hi))
     top = int(arr.max())
@@ -237,7 +237,7 @@ def _back_off(model: LM, optimizer: torch.optim.Optimizer, micro_batch: int, dev
     return max(1, micro_batch // 2)
 
 
-def _check_resumable(ckpt: Checkpoint, config: dict, train_cfg: TrainConfig) -> None:
+def check_resumable(ckpt: Checkpoint, config: dict, train_cfg: TrainConfig) -> None:
     """A checkpoint continues only the run that wrote it: same model, same mathematics, same stream."""
     where = ckpt.path / "config.json"
     old_model = {k: v for k, v in ckpt.config.get("model", {}).items() if k != "name"}
@@ -264,7 +264,7 @@ def _finite(x: float | None) -> float | None:
     return x if x is not None and math.isfinite(x) else None
 
 
-class _Events:
+class Events:
     """OUT/events.jsonl plus the caller's log callback, for the rare things worth a line of their own."""
 
     def __init__(self, path: Path, on_log: LogFn | None) -> None:

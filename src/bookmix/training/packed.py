@@ -40,12 +40,9 @@ from bookmix.training.device import autocast, compute_dtype, enable_fast_math, m
 from bookmix.training.evaluate import sample_windows
 from bookmix.training.faults import FaultInjector
 
-# The single trainer's own helpers (three private ones, which should become public names of loop.py), so that a
-# pack validates windows, checks a resume and logs events exactly as train() does.
-from bookmix.training.loop import RunPlan, plan_run
-from bookmix.training.loop import _check_resumable as check_resumable
-from bookmix.training.loop import _Events as Events
-from bookmix.training.loop import _load_windows as load_windows
+# The single trainer's own helpers, so that a pack validates windows, checks a resume and logs events exactly as
+# train() does.
+from bookmix.training.loop import Events, RunPlan, check_resumable, load_windows, plan_run
 from bookmix.training.result import RESULT, TrainResult, finite_or_none
 from bookmix.training.schedule import lr_at
 from bookmix.training.step import make_optimizer, to_device
