@@ -196,3 +196,18 @@ def test_book_lookup_on_a_big_table_names_the_bad_book():
         t.rows([ids[0], "zzz"])
     with pytest.raises(BookmixError, match="books: book '00000000000000f0' is a holdout book"):
         t.rows([ids[0], "00000000000000f0"])
+
+
+def test_designs_do_not_depend_on_ingest_order(tmp_path):
+    from bookmix.library.testing import make_library
+
+    from .conftest import topic_texts
+
+    texts = topic_texts(10)
+    a = make_library(tmp_path / "a", texts, seed=0)
+    b = make_library(tmp_path / "b", texts[::-1] if isinstance(texts, list) else dict(reversed(texts.items())), seed=0)
+    assert a.table(["id"])["id"].tolist() != b.table(["id"])["id"].tolist()  # the catalogs list books differently
+    for name, params in [("random", {"books_per_set": 4}), ("datamodels", {"alpha": 0.5})]:
+        ra = make_design(name, a, n=4, seed=3, **params)
+        rb = make_design(name, b, n=4, seed=3, **params)
+        assert [r.books for r in ra] == [r.books for r in rb]

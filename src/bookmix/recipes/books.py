@@ -89,7 +89,10 @@ def as_table(lib_or_table: Any, columns: Sequence[str] | None = None, where: str
         if missing:
             raise BookmixError(f"catalog column {missing[0]!r}: not in the library {lib_or_table.path}")
         cols = list(dict.fromkeys(["id", "tokens", "split", *(columns or ())]))
-        return BookTable(lib_or_table.table(cols, where=where))
+        table = BookTable(lib_or_table.table(cols, where=where))
+        # Catalog rows come in ingest order, which depends on which worker finished first: order by the content-hash
+        # id so that a design's draws depend only on the books and the seed.
+        return table.take(np.argsort(table["id"], kind="stable"))
     if where is not None:
         raise BookmixError("where: a catalog expression needs a Library, not an in-memory table")
     return table
