@@ -45,4 +45,12 @@ def baseline_recipes(proposal: dict[str, Any], n: int, lib, seed: int) -> list[d
     """``n`` random recipes with as many books as the proposal: the distribution the proposal must beat."""
     books = max(1, len(proposal.get("books") or []))
     config = {"design": "random", "n": n, "books_per_set": books, "seed": seed + 1_000_003}
+    # Baselines read their books exactly as the proposal reads its own (order, sparsity, grain, epochs), so the
+    # comparison is about which books, not about how many tokens or which reading settings.
+    if not proposal.get("phases"):
+        shared = {k: v for k, v in proposal.items() if k not in ("books", "phases", "seed", "id", "meta")}
+        if shared.get("order") == "as_listed":
+            shared.pop("order")  # a listing order means nothing for books drawn at random
+        if shared:
+            config["recipe"] = shared
     return _dedup(_run(config, lib, "verification"))
