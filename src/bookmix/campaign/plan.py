@@ -70,6 +70,9 @@ def plan_search(
     return specs
 
 
+VERIFY_SEED_BASE = 1_000_000
+
+
 def plan_verification(
     cfg: PipelineConfig,
     proposal: dict[str, Any],
@@ -78,6 +81,10 @@ def plan_verification(
     round: int,
     library: Path,
 ) -> list[TrialSpec]:
-    """The proposal and R baselines, each over S seeds (stage ``verify``)."""
-    seeds = list(range(cfg.verification.seeds))
+    """The proposal and R baselines, each over S seeds (stage ``verify``).
+
+    Verification seeds start at :data:`VERIFY_SEED_BASE`, apart from the search seeds: a proposal equal to a searched
+    recipe would otherwise reuse the very trial that made it look best, and bias the test in its favour.
+    """
+    seeds = [VERIFY_SEED_BASE + s for s in range(cfg.verification.seeds)]
     return [make_spec(cfg, r, model, s, "verify", round, library) for r in [proposal, *baselines] for s in seeds]
