@@ -45,7 +45,7 @@ from bookmix.training.result import RESULT, TrainResult
 from bookmix.training.schedule import lr_at
 from bookmix.training.step import make_optimizer, train_step
 
-__all__ = ["RunPlan", "TrainResult", "plan_run", "train"]
+__all__ = ["RunPlan", "TrainResult", "plan_run", "run_config", "train"]
 
 LogFn = Callable[[dict], None]
 
@@ -63,6 +63,18 @@ class RunPlan:
     @property
     def total_tokens(self) -> int:
         return self.n_windows * self.seq_len
+
+
+def run_config(model_cfg: ModelConfig, train_cfg: TrainConfig, stream: WindowSource, plan: RunPlan, meta) -> dict:  # noqa: ANN001
+    """The resolved configuration a trial stores in its checkpoint (the single and the packed trainer write the same)."""
+    return {
+        "model": model_cfg.to_dict(),
+        "train": train_cfg.model_dump(mode="json"),
+        "stream": {"seq_len": plan.seq_len, "n_windows": plan.n_windows, "stream_windows": int(stream.n_windows)},
+        "total_steps": plan.total_steps,
+        "meta": dict(meta or {}),
+        "torch": torch.__version__,
+    }
 
 
 def plan_run(model_cfg: ModelConfig, train_cfg: TrainConfig, stream: WindowSource) -> RunPlan:
@@ -104,14 +116,7 @@ def train(
     dev = resolve_device(device if device is not None else train_cfg.device)
     dtype = compute_dtype(dev, train_cfg.dtype)
     enable_fast_math(dev)
-    config = {
-        "model": model_cfg.to_dict(),
-        "train": train_cfg.model_dump(mode="json"),
-        "stream": {"seq_len": plan.seq_len, "n_windows": plan.n_windows, "stream_windows": int(stream.n_windows)},
-        "total_steps": plan.total_steps,
-        "meta": dict(meta or {}),
-        "torch": torch.__version__,
-    }
+    config = run_config(model_cfg, train_cfg, stream, plan, meta)
     recover(out_dir)
     ckpt = read_checkpoint(out_dir)
     if ckpt is not None:

@@ -42,7 +42,7 @@ from bookmix.training.faults import FaultInjector
 
 # The single trainer's own helpers, so that a pack validates windows, checks a resume and logs events exactly as
 # train() does.
-from bookmix.training.loop import Events, RunPlan, check_resumable, load_windows, plan_run
+from bookmix.training.loop import Events, RunPlan, check_resumable, load_windows, plan_run, run_config
 from bookmix.training.result import RESULT, TrainResult, finite_or_none
 from bookmix.training.schedule import lr_at
 from bookmix.training.step import make_optimizer, to_device
@@ -330,14 +330,7 @@ class _Member:
 def _open_member(index, model_cfg, train_cfg, stream, out_dir, meta, fault) -> tuple[_Member, dict, dict]:  # noqa: ANN001
     """Plan one trial, check or read its checkpoint; returns (member, weights, AdamW state dict)."""
     plan = plan_run(model_cfg, train_cfg, stream)
-    config = {
-        "model": model_cfg.to_dict(),
-        "train": train_cfg.model_dump(mode="json"),
-        "stream": {"seq_len": plan.seq_len, "n_windows": plan.n_windows, "stream_windows": int(stream.n_windows)},
-        "total_steps": plan.total_steps,
-        "meta": dict(meta or {}),
-        "torch": torch.__version__,
-    }
+    config = run_config(model_cfg, train_cfg, stream, plan, meta)
     member = _Member(index, out_dir, stream, plan, train_cfg, config, Events(out_dir / "events.jsonl", None), fault, None)
     recover(out_dir)
     ckpt = read_checkpoint(out_dir)
