@@ -152,7 +152,7 @@ def estimate(
         f"MFU {a['mfu']:.1%} from the {a['mfu_source']}: {a['throughput_source']}\n"
         f"peak {a['device']['peak_flops'] / 1e12:.4g} TFLOP/s ({a['device']['source']})\n"
         f"memory at micro-batch {m.micro_batch}: weights {human_bytes(m.weights)}, grads {human_bytes(m.grads)}, "
-        f"optimizer {human_bytes(m.optimizer)}, activations {human_bytes(m.activations)}, logits {human_bytes(m.logits)}, "
+        f"optimizer {human_bytes(m.optimizer)}, activations {human_bytes(m.activations)}, output layer {human_bytes(m.logits)}, "
         f"overhead {human_bytes(m.overhead)}; largest micro-batch that fits: {fc.max_micro_batch}\n"
         f"overheads per trial: start-up {o['startup_s']:.0f} s, compile {o['compile_s']:.0f} s, "
         f"evaluation {o['eval_s']:.1f} s ({o['evals']} × {human_count(o['eval_tokens'])} tokens), "

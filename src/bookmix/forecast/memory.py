@@ -1,18 +1,20 @@
-"""How many bytes one training process needs: weights, gradients, optimizer states, activations, logits, overhead.
+"""How many bytes one training process needs: weights, gradients, optimizer states, activations, the output layer,
+overhead; for one model or a pack of K trained together (``training.packed``).
 
 The model is mixed-precision training as torch does it: FP32 master weights, gradients and AdamW states; matmuls
 under BF16 autocast, so the activations saved for backward are 2-byte tensors except the FP32 ones (RMSNorm inputs,
-the loss). Attention runs through a fused SDPA kernel, which saves no T×T score matrix. Every figure is a plain sum
+the loss). Attention runs through a fused SDPA kernel, which saves no T×T score matrix. The output layer and its loss
+run a block of tokens at a time (``models.head``), so their V-wide tensors stop growing past one block. Every figure is a plain sum
 so a user can check it by hand; the test measures the saved tensors of a real forward pass against it.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 from bookmix.errors import BookmixError
 from bookmix.models.config import ModelConfig
+from bookmix.models.head_blocks import head_blocks
 
 DTYPE_BYTES = {"bf16": 2, "fp16": 2, "fp32": 4}
 """Bytes of one activation element by training dtype (bf16/fp16 mean autocast over FP32 master weights)."""
@@ -78,10 +80,20 @@ def activation_bytes_per_token(cfg: ModelConfig, dtype: str = "bf16") -> int:
 
 
 def logits_bytes_per_token(cfg: ModelConfig, dtype: str = "bf16") -> int:
-    """Peak bytes of the output layer per token, whatever the dtype: the loss runs in FP32, and the backward of its
-    log-softmax holds the saved FP32 log-probabilities, the incoming gradient and the outgoing one at once (3·4·V).
-    For small models with a large vocabulary this is the biggest term of all."""
+    """Peak bytes of the output layer per token of a block, whatever the dtype: the logits, their FP32
+    log-probabilities and the gradient made from them (at most 3·4·V). Whole logits (the plain loss, which evaluation
+    and SFT use) cost this per token of the batch; training holds one block (:func:`head_bytes`)."""
     return cfg.vocab_size * 12
+
+
+def head_bytes(cfg: ModelConfig, tokens: int, models: int = 1) -> int:
+    """Peak bytes of the output layer and its loss in training (``models.head.head_loss``) for ``models`` models of
+    ``tokens`` tokens each: one block of V-wide rows at a time (sized for a GPU, the larger budget), plus the
+    gradients of the hidden states (4·C a token) and of the output weights (4·V·C a model), made during forward and
+    held until backward."""
+    per_block, block_tokens = head_blocks(models, tokens, cfg.vocab_size, "cuda")
+    held = per_block * block_tokens * logits_bytes_per_token(cfg)
+    return held + models * (tokens * 4 * cfg.d_model + 4 * cfg.vocab_size * cfg.d_model)
 
 
 def matmul_weights(cfg: ModelConfig) -> int:
@@ -95,18 +107,23 @@ def estimate_memory(
     seq_len: int | None = None,
     dtype: str = "bf16",
     optimizer: str = "adamw",
+    models: int = 1,
 ) -> MemoryEstimate:
-    """Peak bytes of one training step of ``cfg`` at ``micro_batch`` sequences of ``seq_len`` tokens."""
+    """Peak bytes of one training step of ``cfg`` at ``micro_batch`` sequences of ``seq_len`` tokens; with
+    ``models`` > 1, of a pack of that many such models in one process (every term K times, but one output-layer
+    block and one process reserve)."""
     t = _check(cfg, micro_batch, seq_len, dtype, optimizer)
-    p = cfg.total_params
+    if models < 1:
+        raise BookmixError(f"models: a pack holds at least one model, got {models}")
+    p = cfg.total_params * models
     weights = 4 * p  # FP32 master weights
     if DTYPE_BYTES[dtype] < 4:  # autocast keeps a half-precision copy of every matmul weight for the step
-        weights += DTYPE_BYTES[dtype] * matmul_weights(cfg)
+        weights += DTYPE_BYTES[dtype] * matmul_weights(cfg) * models
     grads = 4 * p
     opt = OPTIMIZER_BYTES[optimizer] * p
     tokens = micro_batch * t
-    activations = tokens * activation_bytes_per_token(cfg, dtype)
-    logits = tokens * logits_bytes_per_token(cfg, dtype)
+    activations = models * tokens * activation_bytes_per_token(cfg, dtype)
+    logits = head_bytes(cfg, tokens, models)
     tensors = weights + grads + opt + activations + logits
     overhead = CONTEXT_BYTES + int(FRAGMENTATION * tensors)
     return MemoryEstimate(weights, grads, opt, activations, logits, overhead, tensors + overhead, micro_batch, t)
@@ -120,12 +137,16 @@ def max_micro_batch(
     optimizer: str = "adamw",
 ) -> int:
     """The largest micro-batch whose estimate fits in ``memory_bytes``; 0 when not even one sequence fits."""
-    one = estimate_memory(cfg, 1, seq_len, dtype, optimizer).total_bytes
-    two = estimate_memory(cfg, 2, seq_len, dtype, optimizer).total_bytes
-    per_sample, fixed = two - one, 2 * one - two  # the estimate is linear in the micro-batch
-    if memory_bytes < one:
+
+    def fits(b: int) -> bool:
+        return estimate_memory(cfg, b, seq_len, dtype, optimizer).total_bytes <= memory_bytes
+
+    if not fits(1):
         return 0
-    b = max(1, math.floor((memory_bytes - fixed) / per_sample))
-    while b > 1 and estimate_memory(cfg, b, seq_len, dtype, optimizer).total_bytes > memory_bytes:
-        b -= 1  # integer rounding of the fragmentation term can push the last one over
-    return b
+    lo, hi = 1, 2
+    while fits(hi):  # the estimate grows with the micro-batch (sub-linearly once the output layer is one block)
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return lo

@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from bookmix.models.config import ModelConfig
+from bookmix.models.head import IGNORE_INDEX, head_loss
 
-IGNORE_INDEX = -100
 """Targets equal to this are left out of the loss (prompt tokens in dialogue fine-tuning, padding)."""
 
 
@@ -150,7 +150,12 @@ class LM(nn.Module):
                 n -= self.lm_head.weight.numel()
         return n
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None, *, logits: bool = True
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """``(logits (B, T, V), loss | None)``; ``logits=False`` with targets returns ``(None, loss)`` through
+        :func:`~bookmix.models.head.head_loss`, which never holds the whole logits (what training wants), and
+        gives 0 rather than NaN when no target counts."""
         if idx.shape[1] > self.cfg.block_size:
             raise ValueError(f"sequence length {idx.shape[1]} exceeds block_size {self.cfg.block_size}")
         B, T = idx.shape
@@ -158,9 +163,13 @@ class LM(nn.Module):
         x = self.model.embed_tokens(idx)  # (B, T, C)
         for block in self.model.layers:
             x = block(x, cos, sin)
-        logits = self.lm_head(self.model.norm(x))  # (B, T, V)
+        x = self.model.norm(x)
+        if targets is not None and not logits:
+            loss = head_loss(x.reshape(1, B * T, -1), self.lm_head.weight[None], targets.reshape(1, B * T))
+            return None, loss[0]
+        out = self.lm_head(x)  # (B, T, V)
         if targets is None:
-            return logits, None
+            return out, None
         # float32 for the softmax: bf16 log-probabilities over a large vocabulary lose the small differences.
-        loss = F.cross_entropy(logits.float().view(B * T, -1), targets.reshape(B * T), ignore_index=IGNORE_INDEX)
-        return logits, loss
+        loss = F.cross_entropy(out.float().view(B * T, -1), targets.reshape(B * T), ignore_index=IGNORE_INDEX)
+        return out, loss

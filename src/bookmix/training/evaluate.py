@@ -31,7 +31,7 @@ def heldout_loss(
     total = torch.zeros((), device=device, dtype=torch.float64)
     for chunk in batch.split(micro_batch):
         with autocast(device, dtype):
-            _, loss = model(chunk[:, :-1], chunk[:, 1:])
+            _, loss = model(chunk[:, :-1], chunk[:, 1:], logits=False)
         total += loss.double() * chunk.shape[0]
     model.train(was_training)
     return float(total / batch.shape[0])

@@ -145,12 +145,15 @@ class CausalLMAdapter(nn.Module):
         # What the checkpoint code reads from an LM's config: nothing here is tied at our level.
         self.cfg = SimpleNamespace(tie_embeddings=False, block_size=block_size, name="hf-base")
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        logits = self.hf(input_ids=idx).logits  # (B, T, V)
+    def forward(
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None, *, logits: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        # ``logits=False`` is accepted for the trainer's sake and ignored: a hub model makes its logits anyway.
+        out = self.hf(input_ids=idx).logits  # (B, T, V)
         if targets is None:
-            return logits, None
-        loss = F.cross_entropy(logits.float().flatten(0, 1), targets.reshape(-1), ignore_index=IGNORE_INDEX)
-        return logits, loss
+            return out, None
+        loss = F.cross_entropy(out.float().flatten(0, 1), targets.reshape(-1), ignore_index=IGNORE_INDEX)
+        return out, loss
 
     def trainable(self) -> dict[str, nn.Parameter]:
         """Trainable parameters by name, each tensor once (a tied embedding and head are one parameter)."""

@@ -58,7 +58,8 @@ def train_step(
         if faults is not None:
             faults.check_memory(chunk.shape[0])
         with autocast(device, dtype):
-            _, loss = model(chunk[:, :-1], chunk[:, 1:])  # inputs (b, T), targets shifted by one
+            # inputs (b, T), targets shifted by one; the loss without holding the whole logits (models.head)
+            _, loss = model(chunk[:, :-1], chunk[:, 1:], logits=False)
         if faults is not None:
             loss = faults.corrupt(loss, step)
         loss = loss * (chunk.shape[0] / n)
