@@ -30,9 +30,9 @@ from bookmix.models.model import LM
 from bookmix.models.packed import PackedLM
 from bookmix.recipes.stream import ArrayWindows
 from bookmix.training.config import TrainConfig
-from bookmix.training.device import compute_dtype
+from bookmix.training.device import compute_dtype, enable_fast_math
 from bookmix.training.loop import train
-from bookmix.training.packed import PackedAdamW, packed_step, train_pack
+from bookmix.training.packed import PackedAdamW, cpu_pack_cap, pack_rows, packed_step, train_pack
 from bookmix.training.step import make_optimizer, train_step
 
 
@@ -59,21 +59,32 @@ def single_stepper(cfg: ModelConfig, batch: int, seq_len: int, dev: torch.device
 
 
 def packed_stepper(cfg: ModelConfig, k: int, batch: int, seq_len: int, dev: torch.device, compile: bool = False):
-    """One optimizer step of a pack of K models (``packed.packed_step``); returns the (K,) losses."""
+    """One optimizer step of a pack of K models (``packed.packed_step``); returns the (K,) losses. As ``train_pack``
+    does, windows are split per forward by ``pack_rows`` and, on a CPU, a pack above ``cpu_pack_cap`` runs as
+    sub-packs of that size one after another."""
     dtype = compute_dtype(dev, "auto")
-    pack = PackedLM(cfg, k).to(dev)
+    cap = cpu_pack_cap(cfg, batch, seq_len) if dev.type == "cpu" else k
+    sizes = [min(cap, k - lo) for lo in range(0, k, cap)]
     lm = LM(cfg, seed=0)
-    for slot in range(k):  # the same init in every slot: throughput does not depend on the values
-        pack.set_member(slot, dict(lm.named_parameters()))
-    runner = torch.compile(pack) if compile else pack
-    opt = PackedAdamW(pack, TrainConfig(micro_batch=batch))
     gen = torch.Generator().manual_seed(0)
-    batches = [torch.randint(0, cfg.vocab_size, (k, batch, seq_len + 1), generator=gen) for _ in range(2)]
-    counts = torch.full((k,), batch)
+    steps = []
+    for size in sizes:
+        pack = PackedLM(cfg, size).to(dev)
+        for slot in range(size):  # the same init in every slot: throughput does not depend on the values
+            pack.set_member(slot, dict(lm.named_parameters()))
+        runner = torch.compile(pack) if compile else pack
+        opt = PackedAdamW(pack, TrainConfig(micro_batch=batch))
+        batches = [torch.randint(0, cfg.vocab_size, (size, batch, seq_len + 1), generator=gen) for _ in range(2)]
+        counts = torch.full((size,), batch)
+        rows = pack_rows(cfg, size, batch, seq_len, dev)  # windows per forward, as train_pack splits them
+        steps.append((runner, opt, batches, counts, rows, size))
 
     def step(i: int) -> torch.Tensor:
-        return packed_step(runner, opt, batches[i % 2], counts, micro_batch=batch, lrs=[1e-3] * k, grad_clip=1.0,
-                           device=dev, dtype=dtype)[0]
+        return torch.cat([
+            packed_step(runner, opt, batches[i % 2], counts, micro_batch=rows, lrs=[1e-3] * size, grad_clip=1.0,
+                        device=dev, dtype=dtype)[0]
+            for runner, opt, batches, counts, rows, size in steps
+        ])
 
     return step
 
@@ -177,6 +188,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     dev = torch.device("cpu")
+    enable_fast_math(dev)  # what both trainers do first: on a CPU, glibc keeps freed memory (keep_host_memory)
 
     report = {"device": "cpu", "threads": args.threads, "torch": torch.__version__, "vocab": args.vocab,
               "seq_len": args.seq_len, "micro_batch": args.micro_batch, "pairs": args.pairs}

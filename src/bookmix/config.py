@@ -241,8 +241,8 @@ class ExecutorSection(_Section):
     gained beyond)."""
     packed: bool | None = None
     """How a unit's trials of one shape train. None: together as one packed model on a GPU (one step for all, where a
-    micro model alone leaves most of the GPU idle), one after another on a CPU (packed steps are not faster there,
-    measured in bench/train_packed.py). true: packed on any device; false: always one after another."""
+    micro model alone leaves most of the GPU idle), one after another on a CPU (packed steps are about as fast there,
+    0.95–1.15× in bench/train_packed.py). true: packed on any device; false: always one after another."""
 
     @field_validator("pack")
     @classmethod

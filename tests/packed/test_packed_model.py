@@ -76,3 +76,45 @@ def test_keep_drops_slots_and_the_rest_compute_as_before():
     torch.testing.assert_close(loss[1], models[2](idx[1, :, :-1], idx[1, :, 1:])[1], rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="pack has 2"):
         pack(torch.cat([idx, idx[:1]])[..., :-1])
+
+
+def test_the_loss_only_path_gives_each_model_its_own_loss_and_gradients():
+    """``logits=False`` (what a training step uses: models.head) equals the logits path, per slot."""
+    shape = dataclasses.replace(TOY, tie_embeddings=False)
+    pack = PackedLM(shape, 2)
+    for k in range(2):
+        pack.set_member(k, dict(LM(shape, seed=k).named_parameters()))
+    idx = torch.randint(0, shape.vocab_size, (2, 3, 17), generator=torch.Generator().manual_seed(4))
+    targets = idx[..., 1:].clone()
+    targets[1, 0] = IGNORE_INDEX
+    _, ref = pack(idx[..., :-1], targets)
+    (ref * torch.tensor([1.0, 3.0])).sum().backward()
+    ref_grads = {n: p.grad.clone() for n, p in pack.named_parameters()}
+    pack.zero_grad()
+    none, loss = pack(idx[..., :-1], targets, logits=False)
+    (loss * torch.tensor([1.0, 3.0])).sum().backward()
+    assert none is None
+    torch.testing.assert_close(loss, ref, rtol=1e-5, atol=1e-6)
+    for n, p in pack.named_parameters():
+        torch.testing.assert_close(p.grad, ref_grads[n], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("autocast", [False, True], ids=["fp32", "bf16-autocast"])
+def test_packed_linear_gradients_match_autograd_through_bmm(autocast):
+    from bookmix.models.packed import PackedLinear
+
+    gen = torch.Generator().manual_seed(5)
+    lin = PackedLinear(3, 16, 8)
+    with torch.no_grad():
+        lin.weight.copy_(torch.randn(3, 8, 16, generator=gen))
+    x = torch.randn(3, 10, 16, generator=gen, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        ours, plain = lin(x), torch.bmm(x, lin.weight.mT)
+    up = torch.randn(ours.shape, generator=gen).to(ours.dtype)
+    got = torch.autograd.grad(ours, (x, lin.weight), up)
+    want = torch.autograd.grad(plain, (x, lin.weight), up)
+    assert ours.dtype == plain.dtype
+    for a, b in zip(got, want, strict=True):
+        assert a.dtype == b.dtype == torch.float32
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    assert got[1].is_contiguous()  # made in the weight's own layout: no copy into a contiguous gradient

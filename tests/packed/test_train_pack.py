@@ -47,6 +47,9 @@ def _assert_same_run(packed_dir, single_dir, weight_tol=2e-5):
     for name in wa:
         torch.testing.assert_close(wa[name], wb[name], rtol=0, atol=weight_tol, msg=name)
     assert sorted(p.name for p in packed_dir.iterdir()) == sorted(p.name for p in single_dir.iterdir())
+    for name in ("model.safetensors", "optimizer.pt"):  # one model's tensors, not the whole pack's storage
+        size_p, size_s = ((d / "checkpoint" / name).stat().st_size for d in (packed_dir, single_dir))
+        assert size_p == pytest.approx(size_s, rel=0.02), name
     ca = json.loads((packed_dir / "checkpoint" / "config.json").read_text())
     cb = json.loads((single_dir / "checkpoint" / "config.json").read_text())
     assert ca == cb
@@ -232,3 +235,28 @@ def test_pack_size_follows_memory_and_compute():
     cfg = TrainConfig(device="cpu", dtype="bfloat16", micro_batch=16)
     assert auto_pack_size(nano, cfg) == 1
     assert auto_pack_size(nano, cfg, available=three) == 3
+
+
+def test_a_pack_above_the_cpu_cap_trains_as_sub_packs_with_the_same_results(tmp_path, monkeypatch):
+    """On a CPU a pack bigger than cpu_pack_cap trains in sub-packs, one after another: each model exactly as alone."""
+    import bookmix.training.packed as packed
+
+    widest_one = 4 * FAST.micro_batch * SEQ * max(TOY.ff_dim, TOY.d_model)
+    monkeypatch.setattr(packed, "PACK_CPU_ACTIVATION_BYTES", 2 * widest_one)  # cap: 2 models a sub-pack
+    assert packed.cpu_pack_cap(TOY, FAST.micro_batch, SEQ) == 2
+    sizes, logs = [], []
+    real_init = packed.PackedLM.__init__
+
+    def spy(self, cfg, k):  # noqa: ANN001
+        sizes.append(k)
+        real_init(self, cfg, k)
+
+    monkeypatch.setattr(packed.PackedLM, "__init__", spy)
+    results = train_pack(TOY, FAST, streams(), [tmp_path / f"pack{k}" for k in range(3)], heldouts=heldout(),
+                         seeds=[0, 1, 2], on_log=logs.append)
+    assert sizes == [2, 1]
+    assert {rec["pack_index"] for rec in logs} == {0, 1, 2}  # the whole pack's indices, not the sub-pack's
+    singles = _singles(tmp_path)
+    for k, (r, s) in enumerate(zip(results, singles, strict=True)):
+        assert r.status == s.status == "completed" and r.steps == s.steps
+        _assert_same_run(tmp_path / f"pack{k}", tmp_path / f"single{k}")

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bookmix.models.config import ModelConfig
+from bookmix.models.head import head_loss
 from bookmix.models.model import IGNORE_INDEX, apply_rotary, rotary_tables
 
 
@@ -36,6 +37,26 @@ class PackedNorm(nn.Module):
         return self.weight[:, None, :] * normed.to(x.dtype)
 
 
+class _BatchedLinear(torch.autograd.Function):
+    """y = x @ wᵀ per pack slot, with the weight gradient made as gᵀ @ x, directly in the weight's (K, out, in)
+    layout, as ``nn.Linear`` makes its own. Autograd through ``bmm(x, w.mT)`` would make it as (x.mT @ g)ᵀ, a
+    transposed view that every step copies into a contiguous gradient (on a CPU, ~1% of a micro pack's step)."""
+
+    @staticmethod
+    def forward(ctx, x, w):  # noqa: ANN001, ANN205
+        ctx.save_for_backward(x, w)
+        return torch.bmm(x, w.mT)
+
+    @staticmethod
+    def backward(ctx, g):  # noqa: ANN001, ANN205
+        # Under autocast, forward's bmm ran in bf16 and g is bf16: the backward matmuls run in g's dtype, as
+        # autocast's own would, and autograd casts each gradient to its input's dtype.
+        x, w = ctx.saved_tensors
+        gx = torch.bmm(g, w.to(g.dtype)) if ctx.needs_input_grad[0] else None
+        gw = torch.bmm(g.mT, x.to(g.dtype)) if ctx.needs_input_grad[1] else None
+        return gx, gw
+
+
 class PackedLinear(nn.Module):
     """K bias-free ``nn.Linear`` layers: weight (K, out, in), y[k] = x[k] @ weight[k]ᵀ as one batched matmul."""
 
@@ -44,7 +65,7 @@ class PackedLinear(nn.Module):
         self.weight = nn.Parameter(torch.empty(k, d_out, d_in))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (K, N, in) -> (K, N, out)
-        return torch.bmm(x, self.weight.mT)
+        return _BatchedLinear.apply(x, self.weight)
 
 
 class PackedAttention(nn.Module):
@@ -148,8 +169,10 @@ class PackedLM(nn.Module):
 
     # ---- forward --------------------------------------------------------------------------------------------------
     def forward(
-        self, idx: torch.Tensor, targets: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None, *, logits: bool = True
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """``logits=False`` with targets returns ``(None, loss)`` through :func:`head_loss`, which never holds the
+        pack's whole (K, N, V) logits: what a training step wants."""
         K, B, T = idx.shape
         if self.k != K:
             raise ValueError(f"input holds {K} models' windows but the pack has {self.k}")
@@ -164,13 +187,16 @@ class PackedLM(nn.Module):
         for block in self.model.layers:
             x = block(x, cos, sin)
         x = self.model.norm(x)
-        logits = torch.bmm(x, embed.mT) if self.lm_head is None else self.lm_head(x)  # (K, N, V)
+        head = embed if self.lm_head is None else self.lm_head.weight  # (K, V, C)
+        if targets is not None and not logits:
+            return None, head_loss(x, head, targets.reshape(K, B * T))
+        out = torch.bmm(x, head.mT)  # (K, N, V)
         if targets is None:
-            return logits.view(K, B, T, V), None
+            return out.view(K, B, T, V), None
         # Per-model mean over the targets that count (padding rows of a short final batch are IGNORE_INDEX), in
         # float32 as LM does; a model with no target in this batch gets 0, not 0/0.
         flat = targets.reshape(K, B * T)
-        tok = F.cross_entropy(logits.float().view(K * B * T, V), flat.reshape(-1), ignore_index=IGNORE_INDEX,
+        tok = F.cross_entropy(out.float().view(K * B * T, V), flat.reshape(-1), ignore_index=IGNORE_INDEX,
                               reduction="none").view(K, B * T)
         counted = (flat != IGNORE_INDEX).sum(dim=1).clamp_min(1)
-        return logits.view(K, B, T, V), tok.sum(dim=1) / counted
+        return out.view(K, B, T, V), tok.sum(dim=1) / counted

@@ -48,8 +48,8 @@ from bookmix.training.schedule import lr_at
 from bookmix.training.step import make_optimizer, to_device
 
 __all__ = [
-    "MAX_PACK", "PACK_TARGET_FLOPS_PER_TOKEN", "PackedAdamW", "auto_pack_size", "pack_size", "packed_step", "train_pack",
-    "train_recipes_packed",
+    "MAX_PACK", "PACK_CPU_ACTIVATION_BYTES", "PACK_TARGET_FLOPS_PER_TOKEN", "PackedAdamW", "auto_pack_size",
+    "cpu_pack_cap", "pack_rows", "pack_size", "packed_step", "train_pack", "train_recipes_packed",
 ]
 
 LogFn = Callable[[dict], None]
@@ -68,19 +68,19 @@ def _dtype_name(dtype: torch.dtype) -> str:
 
 
 def pack_bytes(model_cfg: ModelConfig, k: int, micro_batch: int, seq_len: int, dtype: str) -> int:
-    """Estimated peak bytes of a pack of ``k``: k models' tensors, but one process's CUDA context."""
-    from bookmix.forecast.memory import CONTEXT_BYTES, estimate_memory
+    """Estimated peak bytes of a pack of ``k``: k models' tensors, but one output-layer block and one process's CUDA
+    context (``forecast.memory.estimate_memory(models=k)``)."""
+    from bookmix.forecast.memory import estimate_memory
 
-    one = estimate_memory(model_cfg, micro_batch, seq_len=seq_len, dtype=dtype, optimizer="adamw").total_bytes
-    return k * (one - CONTEXT_BYTES) + CONTEXT_BYTES
+    return estimate_memory(model_cfg, micro_batch, seq_len=seq_len, dtype=dtype, optimizer="adamw", models=k).total_bytes
 
 
 def pack_size(model_cfg: ModelConfig, micro_batch: int, seq_len: int, dtype: str, available: int) -> int:
     """Models of this shape to train together in ``available`` bytes: as many as fit at ``micro_batch``, no more than
     it takes to keep a GPU busy (:data:`PACK_TARGET_FLOPS_PER_TOKEN`), at most :data:`MAX_PACK`, at least 1."""
-    one = pack_bytes(model_cfg, 1, micro_batch, seq_len, dtype)
-    per_model = pack_bytes(model_cfg, 2, micro_batch, seq_len, dtype) - one
-    fits = (available - one) // per_model + 1
+    fits = 0
+    while fits < MAX_PACK and pack_bytes(model_cfg, fits + 1, micro_batch, seq_len, dtype) <= available:
+        fits += 1
     busy = math.floor(PACK_TARGET_FLOPS_PER_TOKEN / model_cfg.flops_per_token(seq_len))
     return int(max(1, min(fits, busy, MAX_PACK)))
 
@@ -93,8 +93,9 @@ def auto_pack_size(
     available: int | None = None,
 ) -> int:
     """The pack size for ``device``: :func:`pack_size` from its memory (or ``available`` bytes, planning for another
-    machine) on a GPU; 1 on a CPU, where packing buys nothing: a CPU runs a small model's matmuls at full speed
-    already, and a pack's K-fold larger activations fall out of the caches (bench/train_packed.py measures it)."""
+    machine) on a GPU; 1 on a CPU, where packing gains little: a CPU already runs a small model's matmuls at full
+    speed (bench/train_packed.py: 0.95–1.15× sequential on 2 threads; a forced pack trains in sub-packs of
+    :func:`cpu_pack_cap`)."""
     dev = resolve_device(device if device is not None else train_cfg.device)
     if dev.type == "cpu" and available is None:
         return 1
@@ -115,6 +116,32 @@ def fit_pack_micro_batch(model_cfg: ModelConfig, k: int, micro_batch: int, seq_l
             )
         mb = max(1, mb // 2)
     return mb
+
+
+PACK_CPU_ACTIVATION_BYTES = 32 << 20
+"""On a CPU, the most bytes the pack's widest activation (K × windows × T × max(d_ff, d_model) floats) may take in one
+forward: a pack's activations are K times a single model's and stream from memory rather than cache once too big.
+bench/train_packed.py (micro × 16, 2 threads) measured 0.93× sequential with whole micro-batches of 8 windows (64 MiB),
+1.01× at 4 (32 MiB) and 0.96× at 2, where the extra forward/backward passes cost more than they save."""
+
+
+def cpu_pack_cap(model_cfg: ModelConfig, micro_batch: int, seq_len: int) -> int:
+    """On a CPU, the most models one packed step takes: as many as keep a whole micro-batch's widest activation within
+    :data:`PACK_CPU_ACTIVATION_BYTES`. A bigger pack would have to split its micro-batches, and on a CPU the extra
+    passes cost more than packing saves (micro × 32 split to 1 window a pass: 0.81× sequential), so
+    :func:`train_pack` trains it as sub-packs of this size, one after another, each model exactly as in one pack."""
+    widest = 4 * micro_batch * seq_len * max(model_cfg.ff_dim, model_cfg.d_model)
+    return int(max(1, min(MAX_PACK, PACK_CPU_ACTIVATION_BYTES // widest)))
+
+
+def pack_rows(model_cfg: ModelConfig, k: int, micro_batch: int, seq_len: int, device: torch.device) -> int:
+    """Windows per model in one forward/backward of a pack of ``k``: the micro-batch, and on a CPU no more than keep
+    the widest activation within :data:`PACK_CPU_ACTIVATION_BYTES`. Only the split changes, not the step: each
+    model's gradient is the mean over its whole batch whatever the split (``packed_step``)."""
+    if device.type != "cpu":
+        return micro_batch
+    widest = 4 * k * seq_len * max(model_cfg.ff_dim, model_cfg.d_model)
+    return int(max(1, min(micro_batch, PACK_CPU_ACTIVATION_BYTES // widest)))
 
 
 # ---- the optimizer: K AdamWs in one ------------------------------------------------------------------------------
@@ -163,7 +190,9 @@ class PackedAdamW:
             return {"state": {}, "param_groups": groups}
         step = torch.tensor(float(self.steps[k]), dtype=torch.float32)
         state = {
-            i: {"step": step.clone(), "exp_avg": self.exp_avg[n][k].detach().cpu(), "exp_avg_sq": self.exp_avg_sq[n][k].detach().cpu()}
+            # clone: a view would carry the whole pack's storage into torch.save (K times the file, K times the write)
+            i: {"step": step.clone(), "exp_avg": self.exp_avg[n][k].detach().cpu().clone(),
+                "exp_avg_sq": self.exp_avg_sq[n][k].detach().cpu().clone()}
             for i, n in enumerate(self.order)
         }
         return {"state": state, "param_groups": groups}
@@ -203,24 +232,37 @@ class PackedAdamW:
             g = p.grad
             if g is None:
                 continue
-            shape = (-1,) + (1,) * (p.dim() - 1)
             wd = self.decay[name]
-            if wd:
-                if wd not in decay_cache:
-                    decay_cache[wd] = vec([1 - lr * wd for lr in lrs])
-                p.mul_(decay_cache[wd].view(shape))
+            if wd and wd not in decay_cache:
+                decay_cache[wd] = vec([1 - lr * wd for lr in lrs])
+            decay = decay_cache[wd] if wd else None
             m, v = self.exp_avg[name], self.exp_avg_sq[name]
-            m.lerp_(g, 1 - b1)
-            v.mul_(b2).addcmul_(g, g, value=1 - b2)
-            denom = (v.sqrt() / bc2_t.view(shape)).add_(self.eps)
-            p.addcmul_(m / denom, neg_step.view(shape))
+            # On a CPU a few models at a time, so that the update's temporaries stay small enough for the caches.
+            per = p.shape[0] if dev.type != "cpu" else max(1, OPTIMIZER_CPU_SLAB_BYTES // (4 * p[0].numel()))
+            for lo in range(0, p.shape[0], per):
+                ks = slice(lo, lo + per)
+                self._update(p[ks], g[ks], m[ks], v[ks], None if decay is None else decay[ks], bc2_t[ks], neg_step[ks])
+
+    def _update(self, p, g, m, v, decay, bc2, neg_step) -> None:  # noqa: ANN001
+        shape = (-1,) + (1,) * (p.dim() - 1)
+        b1, b2 = self.betas
+        if decay is not None:
+            p.mul_(decay.view(shape))
+        m.lerp_(g, 1 - b1)
+        v.mul_(b2).addcmul_(g, g, value=1 - b2)
+        denom = (v.sqrt() / bc2.view(shape)).add_(self.eps)
+        p.addcmul_(torch.div(m, denom, out=denom), neg_step.view(shape))
+
+
+OPTIMIZER_CPU_SLAB_BYTES = 16 << 20
+"""On a CPU, :meth:`PackedAdamW.step` updates a parameter this many bytes of models at a time."""
 
 
 def clip_grad_norms(params: Sequence[torch.Tensor], max_norm: float) -> torch.Tensor:
     """Per-model global gradient norm (K,), and each model's gradients scaled to at most ``max_norm`` as
     ``torch.nn.utils.clip_grad_norm_`` scales a single model's (0 turns clipping off)."""
     grads = [p.grad for p in params if p.grad is not None]
-    sq = sum(g.float().pow(2).flatten(1).sum(dim=1) for g in grads)
+    sq = sum(torch.linalg.vector_norm(g.flatten(1), dim=1, dtype=torch.float32).square() for g in grads)
     norms = sq.sqrt()  # (K,)
     if max_norm > 0:
         coef = (max_norm / (norms + 1e-6)).clamp(max=1.0)
@@ -265,7 +307,8 @@ def packed_step(
         if check_memory is not None:
             check_memory(chunk.shape[1])
         with autocast(device, dtype):
-            _, loss = model(chunk[..., :-1].clamp_min(0), chunk[..., 1:])  # inputs (K, b, T), targets shifted by one
+            # inputs (K, b, T), targets shifted by one; the loss without the pack's whole logits (head_loss)
+            _, loss = model(chunk[..., :-1].clamp_min(0), chunk[..., 1:], logits=False)
         if corrupt is not None:
             loss = loss * corrupt
         loss = loss * _chunk_share(counts_dev, lo, chunk.shape[1])
@@ -291,7 +334,7 @@ def packed_heldout_loss(
     for lo in range(0, windows.shape[1], micro_batch):
         chunk = windows[:, lo : lo + micro_batch]
         with autocast(device, dtype):
-            _, loss = model(chunk[..., :-1].clamp_min(0), chunk[..., 1:])
+            _, loss = model(chunk[..., :-1].clamp_min(0), chunk[..., 1:], logits=False)
         total += loss.double() * _chunk_share(counts, lo, chunk.shape[1]).double()
     model.train(was_training)
     return total
@@ -400,6 +443,22 @@ def train_pack(
         return results  # type: ignore[return-value]
 
     dev = resolve_device(device if device is not None else train_cfg.device)
+    if dev.type == "cpu":
+        cap = cpu_pack_cap(model_cfg, train_cfg.micro_batch, int(streams[todo[0]].seq_len))
+        if len(todo) > cap:  # sub-packs one after another: every model trains exactly as it would in one pack
+            for lo in range(0, len(todo), cap):
+                group = todo[lo : lo + cap]
+
+                def pick(values, group=group):  # noqa: ANN001, ANN202
+                    return None if values is None else [values[k] for k in group]
+
+                sub_held = heldouts if heldouts is None or isinstance(heldouts, WindowSource) else pick(held_list)
+                done = train_pack(model_cfg, train_cfg, pick(streams), pick(out_paths), heldouts=sub_held, device=dev,
+                                  seeds=pick(seeds), on_log=_regrouped(on_log, group), metas=pick(metas),
+                                  faults=pick(faults))
+                for k, result in zip(group, done, strict=True):
+                    results[k] = result
+            return results  # type: ignore[return-value]
     dtype = compute_dtype(dev, train_cfg.dtype)
     enable_fast_math(dev)
     members: list[_Member] = []
@@ -469,7 +528,8 @@ def train_pack(
             return [None] * len(ms)
         empty = np.zeros((0, seq_len + 1), dtype=np.int64)
         windows, counts = _stack_windows([m.held if m.held is not None else empty for m in ms], seq_len)
-        losses = packed_heldout_loss(runner, windows, counts, micro_batch, dev, dtype).tolist()
+        rows = pack_rows(model_cfg, len(ms), micro_batch, seq_len, dev)
+        losses = packed_heldout_loss(runner, windows, counts, rows, dev, dtype).tolist()
         return [loss if m.held is not None else None for m, loss in zip(ms, losses, strict=True)]
 
     def drop(leaving: list[int]) -> None:
@@ -506,7 +566,8 @@ def train_pack(
                                    device=dev)
         check = _memory_check(members)
         try:
-            loss, grad_norm = packed_step(runner, optimizer, batch, counts, micro_batch=micro_batch, lrs=lrs,
+            rows = pack_rows(model_cfg, len(members), micro_batch, seq_len, dev)
+            loss, grad_norm = packed_step(runner, optimizer, batch, counts, micro_batch=rows, lrs=lrs,
                                           grad_clip=train_cfg.grad_clip, device=dev, dtype=dtype, corrupt=corrupt,
                                           check_memory=check)
         except torch.OutOfMemoryError:
@@ -598,6 +659,13 @@ class _Frozen:
 
     def state_dict(self) -> dict:
         return self.tensors
+
+
+def _regrouped(on_log: LogFn | None, group: list[int]) -> LogFn | None:
+    """A sub-pack's records under the whole pack's indices."""
+    if on_log is None:
+        return None
+    return lambda record: on_log({**record, "pack_index": group[record["pack_index"]]})
 
 
 def _tagged(on_log: LogFn | None, index: int) -> LogFn | None:
