@@ -86,6 +86,7 @@ def test_untrained_model_is_at_chance(untrained):
     for name in ("scene/acc", "scene/acc_calibrated", "mc/acc", "mc/acc_norm"):
         assert _within(r.metrics[name], 0.25), (name, r.metrics[name])
     assert _within(r.metrics["pairs/acc"], 0.5)
+    assert _within(r.metrics["mc/prob"], 0.25) and _within(r.metrics["pairs/prob"], 0.5)
     # an untrained model's loss is near the uniform log(V)
     assert r.metrics["heldout/loss"].value == pytest.approx(np.log(512), rel=0.05)
 
@@ -96,6 +97,9 @@ def test_trained_model_beats_chance_and_the_untrained(untrained, trained):
         assert m.value > chance + 3 * m.stderr, (name, m)
     assert trained.metrics["heldout/loss"].value < untrained.metrics["heldout/loss"].value - 1.0
     assert trained.metrics["scene/margin_calibrated"].value > untrained.metrics["scene/margin_calibrated"].value
+    for name, chance in (("mc/prob", 0.25), ("pairs/prob", 0.5)):  # bounded, continuous: above chance, below 1
+        m = trained.metrics[name]
+        assert chance + 3 * m.stderr < m.value <= 1.0, (name, m)
     assert trained.objective.value > untrained.objective.value + 3 * trained.objective.stderr
 
 

@@ -112,6 +112,17 @@ def register(type_name: str, config_cls: type[TaskConfig]) -> Callable[[RunFn], 
 
 
 
+def choice_prob(logprob: np.ndarray, owner: np.ndarray, true_idx: np.ndarray, n_items: int) -> np.ndarray:
+    """Per item, the probability of its true candidate among its candidates: exp(log p(true)) / Σ exp(log p(c)) over
+    the item's candidates (flat, grouped by ``owner``). Bounded in [0, 1], chance 1/k, and continuous: it moves with
+    every change of the model's preference, where accuracy moves only when the best candidate changes."""
+    top = np.full(n_items, -np.inf)
+    np.maximum.at(top, owner, logprob)
+    total = np.zeros(n_items)
+    np.add.at(total, owner, np.exp(logprob - top[owner]))
+    return np.exp(logprob[true_idx] - top) / total
+
+
 def best_distractor(score: np.ndarray, owner: np.ndarray, true_idx: np.ndarray, n_items: int) -> np.ndarray:
     """Per item, the highest score among its wrong candidates (flat candidates grouped by ``owner``)."""
     masked = score.copy()

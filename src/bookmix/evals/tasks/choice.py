@@ -4,10 +4,12 @@ multiple_choice lines: ``{"context": str, "choices": [str, ...], "answer": int |
 items, logical-transfer and cross-book synthesis items the user writes). Each choice is scored as a continuation
 of the context; ``acc`` takes the highest summed log-likelihood, ``acc_norm`` the highest per UTF-8 byte of the
 choice (lm-evaluation-harness's acc_norm: a long choice is not punished for its length, whatever the tokenizer).
-``margin`` (correct minus best wrong, nats) and ``logprob`` (the correct choice's) are the continuous scores.
+``margin`` (correct minus best wrong, nats) and ``logprob`` (the correct choice's) are the continuous scores, and
+``prob`` the bounded one: the correct choice's probability among the choices (chance 1/k).
 
 minimal_pairs lines: ``{"good": str, "bad": str, "group": str?}`` as in BLiMP: right when the good sentence is more
-likely (summed, whole sentence after the start token). ``margin`` is log p(good) − log p(bad).
+likely (summed, whole sentence after the start token). ``margin`` is log p(good) − log p(bad), ``prob`` is
+p(good) / (p(good) + p(bad)).
 
 Items with a ``group`` also get per-group metrics (``facts/acc@group=fact_recall``).
 """
@@ -23,7 +25,15 @@ import numpy as np
 from pydantic import Field
 
 from bookmix.errors import BookmixError
-from bookmix.evals.tasks.base import EvalContext, MetricData, TaskConfig, TaskOutput, best_distractor, register
+from bookmix.evals.tasks.base import (
+    EvalContext,
+    MetricData,
+    TaskConfig,
+    TaskOutput,
+    best_distractor,
+    choice_prob,
+    register,
+)
 
 
 class JsonlTask(TaskConfig):
@@ -40,12 +50,12 @@ class MultipleChoice(JsonlTask):
     type: Literal["multiple_choice"] = "multiple_choice"
     delimiter: str = " "
     """Put between context and choice when neither side has whitespace there (storyworld's choices start with one)."""
-    metrics: ClassVar[dict[str, bool]] = {"acc": True, "acc_norm": True, "margin": True, "logprob": True}
+    metrics: ClassVar[dict[str, bool]] = {"acc": True, "acc_norm": True, "margin": True, "logprob": True, "prob": True}
 
 
 class MinimalPairs(JsonlTask):
     type: Literal["minimal_pairs"] = "minimal_pairs"
-    metrics: ClassVar[dict[str, bool]] = {"acc": True, "margin": True}
+    metrics: ClassVar[dict[str, bool]] = {"acc": True, "margin": True, "prob": True}
 
 
 def read_jsonl(cfg: JsonlTask, ctx: EvalContext) -> tuple[list[dict], list[str]]:
@@ -129,6 +139,7 @@ def run_multiple_choice(cfg: MultipleChoice, ctx: EvalContext) -> TaskOutput:
         per_item[name] = MetricData.mean(score[true_idx] > best_distractor(score, owner_arr, true_idx, n))
     per_item["margin"] = MetricData.mean(s.logprob[true_idx] - best_distractor(s.logprob, owner_arr, true_idx, n))
     per_item["logprob"] = MetricData.mean(s.logprob[true_idx])
+    per_item["prob"] = MetricData.mean(choice_prob(s.logprob, owner_arr, true_idx, n))
     out = TaskOutput(n_items=n, metrics=dict(per_item), info={"chance": float(np.mean(1.0 / k)), "files": files})
     _add_groups(out, [_group(it, cfg.group_depth) for it in items], per_item)
     return out
@@ -147,7 +158,8 @@ def run_minimal_pairs(cfg: MinimalPairs, ctx: EvalContext) -> TaskOutput:
     start = np.array([lib.eob_id], dtype=np.int64)
     s = ctx.scorer.score([start] * len(enc), [e.astype(np.int64) for e in enc])
     margin = s.logprob[0::2] - s.logprob[1::2]
-    per_item = {"acc": MetricData.mean(margin > 0), "margin": MetricData.mean(margin)}
+    prob = 1.0 / (1.0 + np.exp(-np.clip(margin, -700, 700)))  # p(good) among the two
+    per_item = {"acc": MetricData.mean(margin > 0), "margin": MetricData.mean(margin), "prob": MetricData.mean(prob)}
     out = TaskOutput(n_items=len(items), metrics=dict(per_item), info={"chance": 0.5, "files": files})
     _add_groups(out, [_group(it, cfg.group_depth) for it in items], per_item)
     return out
