@@ -85,8 +85,17 @@ def test_kill_9_the_driver_then_resume(tmp_path, world_library):
 
         # now kill the driver itself while a trial has a checkpoint but is not finished
         def mid_trial():
-            rows = db_rows(camp, "SELECT id FROM trials WHERE state='running'")
-            return rows and (camp / "trials" / rows[0][0] / "checkpoint" / "state.json").exists() and rows[0][0]
+            # a checkpoint well before the end (the driver's 'running' lags a trial that has just finished: killing
+            # the driver then would find its result on resume, and nothing would resume)
+            for (tid,) in db_rows(camp, "SELECT id FROM trials WHERE state='running'"):
+                state, result = camp / "trials" / tid / "checkpoint" / "state.json", camp / "trials" / tid / "result.json"
+                try:
+                    early = json.loads(state.read_text())["step"] <= 30  # of 40
+                except (OSError, ValueError, KeyError):
+                    continue
+                if early and not result.exists():
+                    return tid
+            return None
 
         interrupted = _wait(mid_trial, 120, "a running trial with a checkpoint")
         done_before = dict(db_rows(camp, "SELECT id, finished_at FROM trials WHERE state='completed'"))
