@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
+
+from bookmix.training.device import torch_threads
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "analysis_proof.py"
 
@@ -35,13 +36,9 @@ proof = _load_bench()
 @pytest.fixture(scope="module")
 def campaign(tmp_path_factory):
     """The proof campaign, run once: (campaign folder, scorecard)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the driver only analyses; the workers get their one thread from the pipeline
-    try:
+    with torch_threads(1):  # the driver only analyses; the workers get their one thread from the pipeline
         out = tmp_path_factory.mktemp("proof") / "campaign"
         card, wall = proof.run(out, proof.FULL, seed=0, show_progress=False)
-    finally:
-        torch.set_num_threads(threads)
     print("\n" + proof.report(card, proof.FULL, wall))
     return out, card
 

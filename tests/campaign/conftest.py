@@ -11,6 +11,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,17 @@ def bookmix_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess
     return subprocess.run(
         [sys.executable, "-m", "bookmix", *args], capture_output=True, text=True, timeout=timeout, cwd=REPO
     )
+
+
+def wait_for(pred, timeout: float, what: str, every: float = 0.05):  # noqa: ANN001, ANN201
+    """Poll ``pred`` until it returns something truthy (returned), or fail after ``timeout`` seconds naming ``what``."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def db_rows(campaign: Path, query: str) -> list[tuple]:

@@ -8,11 +8,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from .conftest import REPO, bookmix_cli, db_rows, pipeline_dict, write_pipeline
+from .conftest import REPO, bookmix_cli, db_rows, pipeline_dict, wait_for, write_pipeline
 
 
 def test_diverging_trials_are_recorded_and_the_campaign_goes_on(tmp_path, world_library):
@@ -34,16 +33,6 @@ def test_diverging_trials_are_recorded_and_the_campaign_goes_on(tmp_path, world_
     assert proc.returncode == 0, proc.stderr[-2000:]
     after = db_rows(tmp_path / "c", "SELECT id, state, finished_at, attempts FROM trials")
     assert len(after) == 2 and all(s == "diverged" and f > before[t] and a == 1 for t, s, f, a in after)
-
-
-def _wait(pred, timeout: float, what: str):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _count(camp, state: str) -> int:
@@ -71,15 +60,15 @@ def test_kill_9_the_driver_then_resume(tmp_path, world_library):
     cmd = [sys.executable, "-m", "bookmix", "run", str(path)]
     driver = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        _wait(lambda: _count(camp, "completed") >= 1, 120, "a first completed trial")
+        wait_for(lambda: _count(camp, "completed") >= 1, 120, "a first completed trial")
         # a second driver is refused while this one runs
         second = bookmix_cli("run", str(path))
         assert second.returncode == 2 and f"already running (pid {driver.pid}" in second.stderr
 
         # a worker killed mid-trial (a crash, an OOM kill) is recorded failed with the reason, the campaign goes on
-        victim = _wait(lambda: _worker_pids(camp), 60, "a running worker")[0]
+        victim = wait_for(lambda: _worker_pids(camp), 60, "a running worker")[0]
         os.kill(victim, signal.SIGKILL)
-        _wait(lambda: _count(camp, "failed") == 1, 60, "the crashed trial recorded failed")
+        wait_for(lambda: _count(camp, "failed") == 1, 60, "the crashed trial recorded failed")
         (crashed,) = db_rows(camp, "SELECT id, error FROM trials WHERE state='failed'")
         assert "worker killed by SIGKILL" in crashed[1]
 
@@ -97,7 +86,7 @@ def test_kill_9_the_driver_then_resume(tmp_path, world_library):
                     return tid
             return None
 
-        interrupted = _wait(mid_trial, 120, "a running trial with a checkpoint")
+        interrupted = wait_for(mid_trial, 120, "a running trial with a checkpoint")
         done_before = dict(db_rows(camp, "SELECT id, finished_at FROM trials WHERE state='completed'"))
         driver.send_signal(signal.SIGKILL)
         driver.wait(10)
@@ -105,7 +94,7 @@ def test_kill_9_the_driver_then_resume(tmp_path, world_library):
         if driver.poll() is None:
             driver.kill()
             driver.wait()
-    _wait(lambda: not _worker_pids(camp), 10, "the orphaned worker to die with the driver")
+    wait_for(lambda: not _worker_pids(camp), 10, "the orphaned worker to die with the driver")
 
     # the same command again: finishes everything, redoes nothing, the interrupted trial resumes from its checkpoint
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)

@@ -18,7 +18,7 @@ from bookmix.campaign.runner import run_campaign
 from bookmix.config import load_pipeline
 from bookmix.errors import BookmixError, ConfigError
 
-from .conftest import REPO, db_rows, pipeline_dict, read_json, write_pipeline
+from .conftest import REPO, db_rows, pipeline_dict, read_json, wait_for, write_pipeline
 
 THREE = {"designs": [{"design": "random", "n": 3, "books_per_set": 3, "seed": 4}]}
 NO_REPLICATES = {"seeds": [0], "replicates": 0.0}
@@ -27,16 +27,6 @@ SAMPLES = {"name": "samples", "type": "samples", "prompts": ["The"], "max_new_to
 
 def _objectives(camp) -> dict[str, float]:
     return dict(db_rows(camp, "SELECT id, objective FROM trials WHERE state='completed'"))
-
-
-def _wait(pred, timeout: float, what: str):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 # ---- unpacked with a dialogue layer, then the same campaign packed, killed and resumed -----------------------------
@@ -113,7 +103,7 @@ def test_packed_training_gives_the_unpacked_objectives_even_after_a_kill(unpacke
             states = [p / "checkpoint" / "state.json" for p in (camp / "trials").glob("*")] if (camp / "trials").exists() else []
             return any(s.exists() for s in states) and not any((s.parent.parent / "result.json").exists() for s in states)
 
-        _wait(mid_pack, 120, "the pack's first checkpoints")
+        wait_for(mid_pack, 120, "the pack's first checkpoints")
         driver.send_signal(signal.SIGKILL)
         driver.wait(10)
     finally:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from bookmix.library import Library, ingest
 from bookmix.models.config import ModelConfig
 from bookmix.recipes.stream import ArrayWindows
 from bookmix.storyworld import generate
 from bookmix.training.config import TrainConfig
+from bookmix.training.device import torch_threads
 from bookmix.training.loop import train
 
 TINY = dict(n_layer=2, n_head=2, d_model=64, block_size=64)
@@ -31,17 +31,17 @@ class World:
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models on a shared 2-core machine: a second thread only fights
-    yield
-    torch.set_num_threads(threads)
+def _one_torch_thread(one_torch_thread):
+    """Every test here on one torch thread (tests/conftest.py)."""
 
 
 @pytest.fixture(scope="session")
 def world(tmp_path_factory) -> World:
-    torch.set_num_threads(1)
-    root = tmp_path_factory.mktemp("dialogue")
+    with torch_threads(1):
+        return _build_world(tmp_path_factory.mktemp("dialogue"))
+
+
+def _build_world(root: Path) -> World:
     generate(root / "sw", books=10, seed=3, tokens_per_book=1500)
     ingest([root / "sw" / "books"], root / "lib", tokenizer="train:512", holdout_books=root / "sw" / "holdout.txt",
            metadata=[root / "sw" / "metadata.csv"], workers=1)

@@ -3,14 +3,12 @@ trained for a few seconds on the library's training books)."""
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pytest
-import torch
 
 from bookmix.library.testing import make_library
 from bookmix.models.config import ModelConfig
+from bookmix.training.device import torch_threads
 
 PLACES = ["garden", "harbour", "mill", "forest", "market", "tower", "river", "chapel", "field", "cellar"]
 THINGS = ["lantern", "letter", "basket", "knife", "ring", "map", "coat", "bell"]
@@ -77,16 +75,10 @@ def trained_run(tmp_path_factory, story_library, tiny_cfg):
     return out
 
 
-@contextlib.contextmanager
 def one_thread():
-    """Run torch on one thread, then restore. A model this small gains nothing from intra-op threads, and on a busy
+    """Torch on one thread, then restored: a model this small gains nothing from intra-op threads, and on a busy
     two-core machine (tests of several rooms at once) two threads per process thrash: 10x slower, measured."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return torch_threads(1)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from bookmix.errors import BookmixError
 from bookmix.storyworld import generate
@@ -15,12 +14,8 @@ from bookmix.storyworld.nano import NanoFit
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One thread: on a shared 2-core machine a second one spinning against other processes slows small ops."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_torch_thread(one_torch_thread):
+    """Every test here on one torch thread (tests/conftest.py)."""
 
 
 @pytest.fixture(scope="module")

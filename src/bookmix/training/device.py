@@ -14,6 +14,18 @@ from bookmix.errors import BookmixError
 from bookmix.models.config import ModelConfig
 
 
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """torch's intra-op threads set to ``n`` inside the block, restored after it (tiny models on a shared machine:
+    a second thread spinning against other processes slows small ops rather than speeding them)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def resolve_device(name: str | torch.device | None) -> torch.device:
     """'auto' (or None) → CUDA when available, else CPU. An unavailable CUDA device is a clear error."""
     if name is None or str(name) == "auto":
