@@ -32,7 +32,7 @@ from bookmix.recipes.stream import ArrayWindows
 from bookmix.training.config import TrainConfig
 from bookmix.training.device import compute_dtype, enable_fast_math
 from bookmix.training.loop import train
-from bookmix.training.packed import PackedAdamW, cpu_pack_cap, pack_rows, packed_step, train_pack
+from bookmix.training.packed import PackedAdamW, cpu_pack_cap, packed_step, train_pack
 from bookmix.training.step import make_optimizer, train_step
 
 
@@ -60,8 +60,7 @@ def single_stepper(cfg: ModelConfig, batch: int, seq_len: int, dev: torch.device
 
 def packed_stepper(cfg: ModelConfig, k: int, batch: int, seq_len: int, dev: torch.device, compile: bool = False):
     """One optimizer step of a pack of K models (``packed.packed_step``); returns the (K,) losses. As ``train_pack``
-    does, windows are split per forward by ``pack_rows`` and, on a CPU, a pack above ``cpu_pack_cap`` runs as
-    sub-packs of that size one after another."""
+    does, a CPU pack above ``cpu_pack_cap`` runs as sub-packs of that size one after another."""
     dtype = compute_dtype(dev, "auto")
     cap = cpu_pack_cap(cfg, batch, seq_len) if dev.type == "cpu" else k
     sizes = [min(cap, k - lo) for lo in range(0, k, cap)]
@@ -76,14 +75,13 @@ def packed_stepper(cfg: ModelConfig, k: int, batch: int, seq_len: int, dev: torc
         opt = PackedAdamW(pack, TrainConfig(micro_batch=batch))
         batches = [torch.randint(0, cfg.vocab_size, (size, batch, seq_len + 1), generator=gen) for _ in range(2)]
         counts = torch.full((size,), batch)
-        rows = pack_rows(cfg, size, batch, seq_len, dev)  # windows per forward, as train_pack splits them
-        steps.append((runner, opt, batches, counts, rows, size))
+        steps.append((runner, opt, batches, counts, size))
 
     def step(i: int) -> torch.Tensor:
         return torch.cat([
-            packed_step(runner, opt, batches[i % 2], counts, micro_batch=rows, lrs=[1e-3] * size, grad_clip=1.0,
+            packed_step(runner, opt, batches[i % 2], counts, micro_batch=batch, lrs=[1e-3] * size, grad_clip=1.0,
                         device=dev, dtype=dtype)[0]
-            for runner, opt, batches, counts, rows, size in steps
+            for runner, opt, batches, counts, size in steps
         ])
 
     return step

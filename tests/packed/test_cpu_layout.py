@@ -8,24 +8,20 @@ import sys
 import textwrap
 
 import pytest
-import torch
 
 from bookmix.models.config import preset
-from bookmix.training.packed import PACK_CPU_ACTIVATION_BYTES, pack_rows
+from bookmix.training.packed import MAX_PACK, PACK_CPU_ACTIVATION_BYTES, cpu_pack_cap
 
 
-def test_pack_rows_bound_the_widest_activation_on_a_cpu_only():
-    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+def test_the_cpu_cap_bounds_the_widest_activation_of_a_packed_forward():
     nano, micro = preset("nano", vocab_size=4096), preset("micro", vocab_size=4096)
-    assert pack_rows(nano, 1, 8, 128, cpu) == 8  # a small pack keeps its micro-batch
     for cfg in (nano, micro):
-        for k in (4, 16, 64):
-            rows = pack_rows(cfg, k, 8, 128, cpu)
-            widest = 4 * k * rows * 128 * max(cfg.ff_dim, cfg.d_model)
-            assert 1 <= rows <= 8 and (widest <= PACK_CPU_ACTIVATION_BYTES or rows == 1)
-            assert rows == 8 or 4 * k * (rows + 1) * 128 * max(cfg.ff_dim, cfg.d_model) > PACK_CPU_ACTIVATION_BYTES
-    assert pack_rows(micro, 16, 8, 128, cpu) == 4
-    assert pack_rows(micro, 64, 8, 128, gpu) == 8  # a GPU splits for memory only (fit_pack_micro_batch)
+        for mb, t in ((8, 128), (16, 256)):
+            cap = cpu_pack_cap(cfg, mb, t)
+            widest = 4 * mb * t * max(cfg.ff_dim, cfg.d_model)  # one model's, at a whole micro-batch
+            assert 1 <= cap <= MAX_PACK and (cap * widest <= PACK_CPU_ACTIVATION_BYTES or cap == 1)
+            assert cap == MAX_PACK or (cap + 1) * widest > PACK_CPU_ACTIVATION_BYTES  # the largest that fits
+    assert cpu_pack_cap(nano, 8, 128) == 21 and cpu_pack_cap(micro, 8, 128) == 8
 
 
 FAULTS = textwrap.dedent(

@@ -54,7 +54,8 @@ def _bmm_into(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor, accumulate: b
 def _head_loss_blocks(
     x: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, block: tuple[int, int], grads: bool
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """(mean loss (K,), d sum-loss / dx, d sum-loss / dweight): the gradients are of each model's *summed* loss."""
+    """(mean loss (K,), counted targets (K,), d sum-loss / dx, d sum-loss / dweight): the gradients are of each model's
+    *summed* loss, which backward turns into the mean's with ``counted``."""
     K, N, _ = x.shape
     models, tokens = block
     valid_all = targets != IGNORE_INDEX
@@ -83,7 +84,7 @@ def _head_loss_blocks(
             _bmm_into(gx, g, w, accumulate=False)
             gx.mul_(keep)
             _bmm_into(grad_w[ks], g.mT, xc * keep, accumulate=lo > 0)
-    return total / counted, grad_x, grad_w
+    return total / counted, counted, grad_x, grad_w
 
 
 class _HeadLoss(torch.autograd.Function):
@@ -91,8 +92,7 @@ class _HeadLoss(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, targets, block):  # noqa: ANN001, ANN205
-        loss, grad_x, grad_w = _head_loss_blocks(x, weight, targets, block, grads=True)
-        counted = (targets != IGNORE_INDEX).sum(dim=1).clamp_min(1)
+        loss, counted, grad_x, grad_w = _head_loss_blocks(x, weight, targets, block, grads=True)
         ctx.save_for_backward(grad_x, grad_w, counted)
         ctx.weight_dtype = weight.dtype
         return loss

@@ -49,7 +49,7 @@ from bookmix.training.step import make_optimizer, to_device
 
 __all__ = [
     "MAX_PACK", "PACK_CPU_ACTIVATION_BYTES", "PACK_TARGET_FLOPS_PER_TOKEN", "PackedAdamW", "auto_pack_size",
-    "cpu_pack_cap", "pack_rows", "pack_size", "packed_step", "train_pack", "train_recipes_packed",
+    "cpu_pack_cap", "pack_size", "packed_step", "train_pack", "train_recipes_packed",
 ]
 
 LogFn = Callable[[dict], None]
@@ -119,29 +119,20 @@ def fit_pack_micro_batch(model_cfg: ModelConfig, k: int, micro_batch: int, seq_l
 
 
 PACK_CPU_ACTIVATION_BYTES = 32 << 20
-"""On a CPU, the most bytes the pack's widest activation (K × windows × T × max(d_ff, d_model) floats) may take in one
-forward: a pack's activations are K times a single model's and stream from memory rather than cache once too big.
-bench/train_packed.py (micro × 16, 2 threads) measured 0.93× sequential with whole micro-batches of 8 windows (64 MiB),
-1.01× at 4 (32 MiB) and 0.96× at 2, where the extra forward/backward passes cost more than they save."""
+"""On a CPU, the most bytes the widest activation of one packed forward (K × micro-batch × T × max(d_ff, d_model)
+floats) may take; a bigger pack trains as sub-packs (:func:`cpu_pack_cap`). A pack's activations are K times a single
+model's and stream from memory rather than cache once too big. Micro × 16 on 2 threads, with the pack step of
+bench/train_packed.py: whole micro-batches of 8 (64 MiB) 0.93× sequential, split into 4 or 2 windows a pass
+0.96–1.01×, sub-packs of 8 at whole micro-batches 1.06×."""
 
 
 def cpu_pack_cap(model_cfg: ModelConfig, micro_batch: int, seq_len: int) -> int:
     """On a CPU, the most models one packed step takes: as many as keep a whole micro-batch's widest activation within
     :data:`PACK_CPU_ACTIVATION_BYTES`. A bigger pack would have to split its micro-batches, and on a CPU the extra
-    passes cost more than packing saves (micro × 32 split to 1 window a pass: 0.81× sequential), so
+    passes cost more than packing saves (micro × 32 split to 2 windows a pass: 0.81× sequential), so
     :func:`train_pack` trains it as sub-packs of this size, one after another, each model exactly as in one pack."""
     widest = 4 * micro_batch * seq_len * max(model_cfg.ff_dim, model_cfg.d_model)
     return int(max(1, min(MAX_PACK, PACK_CPU_ACTIVATION_BYTES // widest)))
-
-
-def pack_rows(model_cfg: ModelConfig, k: int, micro_batch: int, seq_len: int, device: torch.device) -> int:
-    """Windows per model in one forward/backward of a pack of ``k``: the micro-batch, and on a CPU no more than keep
-    the widest activation within :data:`PACK_CPU_ACTIVATION_BYTES`. Only the split changes, not the step: each
-    model's gradient is the mean over its whole batch whatever the split (``packed_step``)."""
-    if device.type != "cpu":
-        return micro_batch
-    widest = 4 * k * seq_len * max(model_cfg.ff_dim, model_cfg.d_model)
-    return int(max(1, min(micro_batch, PACK_CPU_ACTIVATION_BYTES // widest)))
 
 
 # ---- the optimizer: K AdamWs in one ------------------------------------------------------------------------------
@@ -528,8 +519,7 @@ def train_pack(
             return [None] * len(ms)
         empty = np.zeros((0, seq_len + 1), dtype=np.int64)
         windows, counts = _stack_windows([m.held if m.held is not None else empty for m in ms], seq_len)
-        rows = pack_rows(model_cfg, len(ms), micro_batch, seq_len, dev)
-        losses = packed_heldout_loss(runner, windows, counts, rows, dev, dtype).tolist()
+        losses = packed_heldout_loss(runner, windows, counts, micro_batch, dev, dtype).tolist()
         return [loss if m.held is not None else None for m, loss in zip(ms, losses, strict=True)]
 
     def drop(leaving: list[int]) -> None:
@@ -566,8 +556,7 @@ def train_pack(
                                    device=dev)
         check = _memory_check(members)
         try:
-            rows = pack_rows(model_cfg, len(members), micro_batch, seq_len, dev)
-            loss, grad_norm = packed_step(runner, optimizer, batch, counts, micro_batch=rows, lrs=lrs,
+            loss, grad_norm = packed_step(runner, optimizer, batch, counts, micro_batch=micro_batch, lrs=lrs,
                                           grad_clip=train_cfg.grad_clip, device=dev, dtype=dtype, corrupt=corrupt,
                                           check_memory=check)
         except torch.OutOfMemoryError:
