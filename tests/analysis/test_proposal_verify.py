@@ -58,21 +58,55 @@ def test_next_round_gives_new_distinct_recipes(default_campaign):
 
 def test_verify_stats_improvement_interval_and_p_value():
     rng = np.random.default_rng(0)
-    better = rng.normal(1.0, 0.1, 5)
-    base = rng.normal(0.5, 0.1, 15)
+    better = rng.normal(1.0, 0.1, 3)
+    base = [rng.normal(0.5, 0.1, 3) for _ in range(15)]  # 15 recipes x 3 seeds
     s = verify_stats(better, base, seed=1)
-    assert s["improvement"] == pytest.approx(better.mean() - base.mean())
+    assert s["improvement"] == pytest.approx(better.mean() - np.mean([b.mean() for b in base]))
     assert s["ci"][0] < s["improvement"] < s["ci"][1] and s["ci"][0] > 0
-    assert s["p_value"] < 0.01
-    same = verify_stats(rng.normal(0, 1, 5), rng.normal(0, 1, 15), seed=1)
-    assert same["p_value"] > 0.05 and same["ci"][0] < 0 < same["ci"][1]
-    worse = verify_stats(base, better, seed=1)
-    assert worse["p_value"] > 0.95  # one-sided: a worse proposal is not an improvement
+    assert s["p_value"] < 0.01 and s["percentile"] == 100.0 and s["improvement_sd"] > 3
+    assert s["p_rank"] == pytest.approx(1 / 16) == s["p_rank_min"]
+    assert (s["n_proposal"], s["n_baseline"], s["n_baseline_trials"]) == (3, 15, 45)
+    # Under the null (the proposal is one more random recipe) the p-value is calibrated: about 5% fall below 0.05.
+    # Recipes differ (sd 1) and seeds add noise (sd 0.5): the test must use the recipes' spread, not the seeds'.
+    def recipe(n):
+        return rng.normal(0, 1) + rng.normal(0, 0.5, n)
+
+    nulls = [verify_stats(recipe(3), [recipe(3) for _ in range(15)], seed=i, draws=200) for i in range(400)]
+    assert 0.02 <= np.mean([v["p_value"] < 0.05 for v in nulls]) <= 0.09
+    assert 0.02 <= np.mean([v["p_rank"] < 0.07 for v in nulls]) <= 0.11  # 1/16 = 0.0625 is its smallest value
+    worse = verify_stats(base[0], [better, *base[1:]], seed=1)
+    assert worse["p_value"] > 0.5 and worse["p_rank"] > 0.5  # one-sided: a worse proposal is not an improvement
     assert verify_stats(better, base, seed=1) == s  # seeded
+    assert verify_stats(better, {f"r{i}": b for i, b in enumerate(base)}, seed=1) == s  # a mapping reads the same
     with pytest.raises(BookmixError, match="baseline_objectives"):
         verify_stats(better, [])
     with pytest.raises(BookmixError, match="proposal_objectives: objectives must be finite"):
         verify_stats([np.nan], base)
+
+
+def test_verify_stats_counts_recipes_not_trials():
+    """Three baseline recipes x 20 seeds are three draws of a random recipe, not sixty: a trial-level test would call a
+    proposal that merely sits above three recipes' means 'significant'; the recipe-level test cannot go below 1/4."""
+    rng = np.random.default_rng(3)
+    centres = [0.0, 0.2, 0.4]
+    base = [c + rng.normal(0, 0.01, 20) for c in centres]
+    prop = 0.45 + rng.normal(0, 0.01, 20)
+    s = verify_stats(prop, base, seed=0)
+    assert s["n_baseline"] == 3 and s["p_rank"] == pytest.approx(0.25) == s["p_rank_min"]
+    assert s["p_value"] > 0.05  # 0.45 is well inside what a fourth random recipe could score (sd 0.2 of 3 recipes)
+    # The same numbers compared trial against trial (the mean of 20 proposal trials vs the mean of 60 baseline
+    # trials, as verification did before) look decisive.
+    from scipy import stats
+
+    assert stats.ttest_ind(prop, np.concatenate(base), alternative="greater").pvalue < 1e-6
+
+
+def test_verify_sentence_names_the_unit_and_the_floor():
+    from bookmix.analysis.verify import verify_sentence
+
+    s = verify_stats([1.0, 1.1], [[0.2, 0.3], [0.4, 0.5], [0.3, 0.2]], seed=0)
+    text = verify_sentence(s)
+    assert "3 random recipes" in text and "recipe as the unit" in text and "0.25" in text
 
 
 def test_findings_json_has_the_contract_keys(default_findings):

@@ -73,7 +73,7 @@ def book_info(library: Any, book_ids: np.ndarray) -> BookInfo:
         cols = dict(library)
     else:
         have = set(library.columns())
-        wanted = ["id", "title", "lang", "year", "tokens", "cluster", "subjects", "difficulty", "extra"]
+        wanted = ["id", "title", "author", "lang", "year", "tokens", "cluster", "subjects", "difficulty", "extra"]
         cols = library.table(columns=[c for c in wanted if c in have])
     ids = np.asarray(cols["id"]).astype(str)
     order = np.argsort(ids)

@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from bookmix.analysis.features import BookInfo, book_info
 from bookmix.analysis.noise import noise_report
 from bookmix.analysis.predictors import Predictors, fit_predictors
 from bookmix.analysis.proposal import Constraints, Proposal, propose
+from bookmix.analysis.reliability import SPLITS, choose_level, group_effects, out_of_sample, placebo_validity
 from bookmix.analysis.table import TrialTable, from_records
 from bookmix.analysis.validity import cross_validate
 
@@ -34,6 +36,8 @@ class AnalysisConfig:
     """Books listed in top_books / bottom_books."""
     lasso: bool = True
     propose: bool = True
+    splits: int = SPLITS
+    """Random halvings for the split-half agreement of effects (0 turns the reliability checks off)."""
     constraints: Constraints = field(default_factory=Constraints)
 
 
@@ -53,6 +57,9 @@ class Findings:
     surrogate: dict[str, Any]
     proposal: dict[str, Any] | None
     summary: list[str]
+    reliability: dict[str, Any]  # split-half agreement per level, the level chosen, the placebo
+    groups: list[dict[str, Any]]  # effects of kinds of book at the chosen level (empty when it is 'books')
+    out_of_sample: dict[str, Any] | None  # predicted vs measured on recipes no fit saw (the campaign's oos stage)
     model: dict[str, Any]  # penalties and degrees of freedom, for the curious
     # Fitted state for propose()/next_round(); not part of the JSON.
     table: TrialTable | None = field(default=None, repr=False)
@@ -61,7 +68,7 @@ class Findings:
 
     def to_dict(self) -> dict[str, Any]:
         keys = ("n_trials", "n_recipes", "n_books", "noise", "books", "top_books", "bottom_books", "factors",
-                "validity", "surrogate", "proposal", "summary", "model")  # fmt: skip
+                "validity", "surrogate", "proposal", "summary", "reliability", "groups", "out_of_sample", "model")  # fmt: skip
         return _plain({k: getattr(self, k) for k in keys})
 
     def to_json(self, indent: int | None = None) -> str:
@@ -98,8 +105,38 @@ def _book_rows(table: TrialTable, info: BookInfo, pred: Predictors) -> list[dict
     ]
 
 
-def _summary(noise: dict[str, Any], validity: dict[str, Any], books: list[dict], factors: list[dict]) -> list[str]:
+def _reliability(table: TrialTable, info: BookInfo, config: AnalysisConfig):
+    """Split-half agreement per level, the level the effects are read at, and the placebo."""
+    if config.splits <= 0:
+        return {}, None
+    choice = choose_level(table, info, config.splits, config.seed)
+    rel = {
+        **choice.to_dict(),
+        "placebo_validity": placebo_validity(table, config.folds, config.seed),
+        "sentences": [c.sentence() for c in choice.candidates.values()],
+    }
+    return rel, choice
+
+
+def _summary(noise: dict[str, Any], validity: dict[str, Any], books: list[dict], factors: list[dict],
+             reliability: dict[str, Any] | None = None) -> list[str]:  # fmt: skip
     out = [noise["objective"]["sentence"]]
+    if reliability:
+        level = reliability["candidates"][reliability["level"]]
+        out.append(f"Effects are read at the level of {reliability['level']}: {reliability['reason']}.")
+        books_rel = reliability["candidates"]["books"]
+        if books_rel["rerun_agreement"] is not None:
+            need = books_rel["trials_for"].get("0.8")
+            out.append(
+                f"An independent rerun would agree on book effects at about ρ = {books_rel['rerun_agreement']:.2f}"
+                + (f"; about {need} trials for 0.8." if need else "; no number of trials like these reaches 0.8.")
+            )
+        if level is not books_rel and level["rerun_agreement"] is not None:
+            out.append(f"On effects by {reliability['level']}: about ρ = {level['rerun_agreement']:.2f}.")
+        pv = reliability.get("placebo_validity")
+        if pv is not None and pv > 0.2:
+            out.append(f"Warning: with outcomes shuffled between recipes the datamodel still ranks held-out trials at "
+                       f"Spearman {pv:.2f}; its patterns may be artefacts.")  # fmt: skip
     for name, v in validity.items():
         rho = v["spearman"]
         if rho is None or rho < WEAK_VALIDITY:
@@ -115,13 +152,43 @@ def _summary(noise: dict[str, Any], validity: dict[str, Any], books: list[dict],
     return out
 
 
-def analyze(records: Sequence[Mapping[str, Any]], library: Any = None, config: AnalysisConfig | None = None) -> Findings:
+def predict_records(table: TrialTable, pred: Predictors, records: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+    """Every predictor's objective for new recipes (records as for :func:`analyze`; their objectives are not read for
+    the prediction). Books no fitted trial held have no estimated effect and count as an average book (0)."""
+    new = from_records(records, source="out_of_sample")
+    col = {b: j for j, b in enumerate(table.book_ids)}
+    rows, cols = [], []
+    for i in range(new.n):
+        for j in new.inclusion.indices[new.inclusion.indptr[i] : new.inclusion.indptr[i + 1]]:
+            if (c := col.get(str(new.book_ids[j]))) is not None:
+                rows.append(i)
+                cols.append(c)
+    inclusion = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(new.n, len(table.book_ids)))
+    return pred.predict(inclusion, new.settings)
+
+
+def _out_of_sample(table: TrialTable, pred: Predictors, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    measured = from_records(records, source="out_of_sample")
+    out: dict[str, Any] = {"n": measured.n, "predictors": {}}
+    for name, p in predict_records(table, pred, records).items():
+        out["predictors"][name] = out_of_sample(p, measured.objective, measured.groups)
+    return out
+
+
+def analyze(
+    records: Sequence[Mapping[str, Any]],
+    library: Any = None,
+    config: AnalysisConfig | None = None,
+    holdout: Sequence[Mapping[str, Any]] | None = None,
+) -> Findings:
     """Analyse finished trials.
 
     ``records``: dicts ``{trial_id, recipe (Recipe.to_dict()), seed, stage, objective, objective_stderr,
     metrics}``. **The objective must be oriented so that higher is better** (the campaign negates losses).
     ``library``: an open :class:`bookmix.library.Library` (titles, year, language, subjects, clusters...), a
     columnar catalog mapping like ``lib.table()``, or None (books known by id only).
+    ``holdout``: records of trials on fresh recipes that must not be fitted (the out-of-sample check): each
+    predictor's predictions for them are compared with their measured objectives.
     """
     config = config or AnalysisConfig()
     table = from_records(records)
@@ -145,6 +212,8 @@ def analyze(records: Sequence[Mapping[str, Any]], library: Any = None, config: A
             "importance": dict(sorted(imp.items(), key=lambda kv: -kv[1])[:15]),
             "validity": validity.get("surrogate"),
         }
+    rel, choice = _reliability(table, info, config)
+    groups = [] if choice is None else group_effects(table, choice, config.n_boot, config.level, config.seed)
     findings = Findings(
         n_trials=table.n,
         n_recipes=len(table.group_keys),
@@ -157,7 +226,10 @@ def analyze(records: Sequence[Mapping[str, Any]], library: Any = None, config: A
         validity=validity,
         surrogate=surrogate,
         proposal=None,
-        summary=_summary(noise, validity, books, factors),
+        summary=_summary(noise, validity, books, factors, rel),
+        reliability=rel,
+        groups=groups,
+        out_of_sample=_out_of_sample(table, pred, holdout) if holdout else None,
         model={
             "book_alpha": pred.book_model.alpha,
             "book_df": pred.book_model.df,
@@ -172,6 +244,14 @@ def analyze(records: Sequence[Mapping[str, Any]], library: Any = None, config: A
         info=info,
         predictors=pred,
     )
+    oos = (findings.out_of_sample or {}).get("predictors", {}).get("datamodel")
+    if oos is not None:
+        rho, acc = oos["spearman"], oos["pairwise_accuracy"]
+        findings.summary.append(
+            f"Out of sample: on {oos['n']} fresh recipes no fit saw, the datamodel's predictions rank the measured "
+            f"outcomes at Spearman {'n/a' if rho is None else f'{rho:.2f}'} (pairwise accuracy "
+            f"{'n/a' if acc is None else f'{acc:.2f}'})."
+        )
     if config.propose:
         findings.proposal = propose(table, info, pred, config.constraints, seed=config.seed).to_dict()
     return findings

@@ -11,16 +11,26 @@ from bookmix.errors import BookmixError
 # The stages whose trials describe the recipe space; verification trials compare one proposal with baselines and
 # would bias the book effects towards the proposal's books.
 ANALYSED_STAGES = ("search", "replicate")
+# Trained like search trials but never fitted: the analysis predicts them (the out-of-sample check).
+HOLDOUT_STAGES = ("oos",)
 
 
 def load_campaign(campaign_dir: str | Path) -> tuple[list[dict[str, Any]], Any]:
     """(records oriented higher-is-better, the campaign's open Library or None when it has moved)."""
+    records, _, library = load_campaign_holdout(campaign_dir)
+    return records, library
+
+
+def load_campaign_holdout(campaign_dir: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Any]:
+    """(search records, out-of-sample records, Library or None), records oriented higher-is-better."""
     from bookmix.campaign.runner import oriented_records
     from bookmix.campaign.status import _maximize, open_store
 
     campaign_dir = Path(campaign_dir)
     with open_store(campaign_dir) as store:
-        records = oriented_records(store, _maximize(campaign_dir), ANALYSED_STAGES)
+        maximize = _maximize(campaign_dir)
+        records = oriented_records(store, maximize, ANALYSED_STAGES)
+        holdout = oriented_records(store, maximize, HOLDOUT_STAGES)
         row = store.conn.execute("SELECT spec FROM trials LIMIT 1").fetchone()
     if not records:
         raise BookmixError(f"{campaign_dir}: no completed search trial to analyse (see `bookmix status`)")
@@ -30,4 +40,4 @@ def load_campaign(campaign_dir: str | Path) -> tuple[list[dict[str, Any]], Any]:
         from bookmix.library import Library
 
         library = Library.open(lib_path)
-    return records, library
+    return records, holdout, library

@@ -54,3 +54,16 @@ def baseline_recipes(proposal: dict[str, Any], n: int, lib, seed: int) -> list[d
         if shared:
             config["recipe"] = shared
     return _dedup(_run(config, lib, "verification"))
+
+
+# Out-of-sample recipes come from the first design with its seed moved this far, away from any search round's seed.
+OOS_SEED_OFFSET = 7_777_777
+
+
+def out_of_sample_recipes(designs: list[dict[str, Any]], n: int, lib, exclude: set[str]) -> list[dict[str, Any]]:
+    """``n`` fresh recipes from the first search design with another seed, none equal to a searched recipe."""
+    config = dict(designs[0])
+    config["seed"] = int(config.get("seed", 0)) + OOS_SEED_OFFSET
+    config["n"] = n + min(n, len(exclude))  # spare draws, so n remain after dropping any the search already has
+    fresh = [r for r in _dedup(_run(config, lib, "analysis.out_of_sample")) if r["id"] not in exclude]
+    return fresh[:n]

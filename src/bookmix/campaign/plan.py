@@ -88,3 +88,11 @@ def plan_verification(
     """
     seeds = [VERIFY_SEED_BASE + s for s in range(cfg.verification.seeds)]
     return [make_spec(cfg, r, model, s, "verify", round, library) for r in [proposal, *baselines] for s in seeds]
+
+
+def plan_out_of_sample(
+    cfg: PipelineConfig, recipes: list[dict[str, Any]], model: dict[str, Any], round: int, library: Path
+) -> list[TrialSpec]:
+    """The out-of-sample recipes, once each at the campaign's first seed (stage ``oos``): like a search trial, never
+    fitted."""
+    return [make_spec(cfg, r, model, cfg.seeds.seeds[0], "oos", round, library) for r in recipes]

@@ -23,7 +23,7 @@ import yaml
 
 from bookmix.campaign.executors import make_executor
 from bookmix.campaign.lock import CampaignLock
-from bookmix.campaign.plan import plan_search, plan_verification
+from bookmix.campaign.plan import plan_out_of_sample, plan_search, plan_verification
 from bookmix.campaign.progress import CampaignProgress
 from bookmix.campaign.retention import apply_retention, ranked
 from bookmix.campaign.spec import TrialResult, TrialSpec
@@ -219,24 +219,47 @@ def analysis_config(options: dict[str, Any]):
         raise ConfigError(f"analysis.options: {exc}") from None
 
 
+def out_of_sample_stage(
+    cfg: PipelineConfig, lib, store: Store, executor, progress: CampaignProgress, model: dict
+) -> None:
+    """Train ``analysis.out_of_sample`` fresh recipes that the analysis will predict but never fit."""
+    from bookmix.campaign.designs import out_of_sample_recipes
+
+    n = cfg.analysis.out_of_sample
+    if n <= 0:
+        return
+    round = cfg.search.rounds
+    name = "oos:recipes"
+    if store.stage_done(name) is None:
+        recipes = out_of_sample_recipes(cfg.search.designs, n, lib, {r["id"] for r in store.recipes()})
+        store.add_recipes(recipes, round, design="oos")
+        store.finish_stage(name, {"recipes": [r["id"] for r in recipes]})
+    by_id = {r["id"]: r for r in store.recipes()}
+    recipes = [by_id[i] for i in store.stage_done(name)["recipes"]]
+    run_trials(executor, store, plan_out_of_sample(cfg, recipes, model, round, cfg.library_dir), progress)
+
+
 def analysis_stage(cfg: PipelineConfig, lib, store: Store, log: logging.Logger, maximize: bool) -> tuple[Path, dict | None]:
-    """Analyse every completed search trial; returns findings.json and the proposed recipe (a dict) if any."""
+    """Analyse every completed search trial (and predict the out-of-sample ones); returns findings.json and the
+    proposed recipe (a dict) if any."""
     out = cfg.campaign_dir / "findings.json"
     records = oriented_records(store, maximize, ("search", "replicate"))
+    holdout = oriented_records(store, maximize, ("oos",))
+    trials = sorted(r["trial_id"] for r in records + holdout)
     done = store.stage_done("analysis")
-    if done is not None and out.exists() and done.get("trials") == sorted(r["trial_id"] for r in records):
+    if done is not None and out.exists() and done.get("trials") == trials:
         return out, done.get("proposal")  # the same trials as last time: the findings stand
     from bookmix.analysis import analyze
 
     if not records:
         raise BookmixError(f"{cfg.campaign_dir}: no completed trial to analyse (see `bookmix status` for failures)")
-    log.info("analysing %d trials", len(records))
-    findings = analyze(records, lib, analysis_config(cfg.analysis.options))
+    log.info("analysing %d trials (%d out of sample)", len(records), len(holdout))
+    findings = analyze(records, lib, analysis_config(cfg.analysis.options), holdout=holdout or None)
     data = findings.to_dict()
     data["objective_orientation"] = "as measured" if maximize else "negated (the suite minimises; higher is better here)"
     atomic_write_json(out, data)
     proposal = (data.get("proposal") or {}).get("recipe")
-    store.finish_stage("analysis", {"proposal": proposal, "trials": sorted(r["trial_id"] for r in records)})
+    store.finish_stage("analysis", {"proposal": proposal, "trials": trials})
     return out, proposal
 
 
@@ -261,18 +284,22 @@ def verification_stage(
     specs = plan_verification(cfg, by_id[info["proposal"]], baselines, model, round, cfg.library_dir)
     run_trials(executor, store, specs, progress)
 
-    from bookmix.analysis import verify_stats
+    from bookmix.analysis.verify import verify_sentence, verify_stats
 
     ids = {s.trial_id: s.recipe_id for s in specs}
     # by id, not by stage: a proposal that equals a searched recipe reuses that trial for its first seed
     records = [r for r in oriented_records(store, maximize, None) if r["trial_id"] in ids]
     prop = [r["objective"] for r in records if r["recipe"]["id"] == info["proposal"]]
-    base = [r["objective"] for r in records if r["recipe"]["id"] != info["proposal"]]
+    base: dict[str, list[float]] = {}
+    for r in records:
+        if r["recipe"]["id"] != info["proposal"]:
+            base.setdefault(r["recipe"]["id"], []).append(r["objective"])
     if not prop or not base:
         raise BookmixError("verification: the proposal or every baseline failed to train; see `bookmix status`")
-    stats = verify_stats(prop, base, seed=cfg.seeds.seeds[0])
+    stats = verify_stats(prop, base, seed=cfg.seeds.seeds[0])  # the recipe is the unit: seeds averaged first
     out = cfg.campaign_dir / "verification.json"
-    atomic_write_json(out, {"proposal": info["proposal"], "baselines": info["baselines"], **stats})
+    atomic_write_json(out, {"proposal": info["proposal"], "baselines": info["baselines"], **stats,
+                            "sentence": verify_sentence(stats)})
     store.finish_stage("verification", {})
     return out
 
@@ -391,6 +418,7 @@ def run_campaign(
                     _retain(cfg, store, maximize, log)
                 findings = proposal = None
                 if cfg.analysis.enabled:
+                    out_of_sample_stage(cfg, lib, store, ex, progress, model)
                     findings, proposal = analysis_stage(cfg, lib, store, log, maximize)
                 verification = None
                 if cfg.verification.enabled:

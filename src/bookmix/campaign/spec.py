@@ -41,7 +41,7 @@ class TrialSpec:
     """``Recipe.to_dict()``: the exact data order can be rebuilt from it."""
     seed: int
     stage: str
-    """``search``, ``replicate`` or ``verify``."""
+    """``search``, ``replicate``, ``oos`` (out of sample: trained, never fitted) or ``verify``."""
     round: int
     model: dict[str, Any]
     """``ModelConfig.to_dict()`` with the library's vocabulary."""

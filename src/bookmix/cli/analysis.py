@@ -29,11 +29,11 @@ def analyze(
     """Noise floor, book and factor effects with intervals, their cross-validated validity, and a proposal."""
     from bookmix.analysis import AnalysisConfig
     from bookmix.analysis import analyze as run_analysis
-    from bookmix.analysis.load import load_campaign
+    from bookmix.analysis.load import load_campaign_holdout
 
-    records, library = load_campaign(campaign)
+    records, holdout, library = load_campaign_holdout(campaign)
     with console.status(f"analysing {len(records)} trials"):
-        findings = run_analysis(records, library, AnalysisConfig(seed=seed, top=top))
+        findings = run_analysis(records, library, AnalysisConfig(seed=seed, top=top), holdout=holdout or None)
     data = findings.to_dict()
     if as_json:
         print_json(data)
@@ -70,6 +70,25 @@ def analyze(
     console.print(f)
     if data["surrogate"].get("kind"):
         console.print(f"Surrogate ({data['surrogate']['kind']}): {validity('surrogate')}")
+    rel = data.get("reliability") or {}
+    if rel:
+        t = Table(title="Would an independent rerun agree? (split-half agreement of effects, projected)")
+        for col in ("level", "units", "split-half ρ", "rerun ρ", "placebo ρ", "trials for 0.7", "trials for 0.8"):
+            t.add_column(col)
+        for name, c in rel["candidates"].items():
+            mark = " ◀" if name == rel["level"] else ""
+            t.add_row(name + mark, str(c["units"]), _fmt(c["split_half"], 2), _fmt(c["rerun_agreement"], 2),
+                      _fmt(c["placebo"], 2), str(c["trials_for"].get("0.7") or "–"),
+                      str(c["trials_for"].get("0.8") or "–"))  # fmt: skip
+        console.print(t)
+        console.print(f"Effects read at the level of {rel['level']}: {rel['reason']}.")
+    if data.get("groups"):
+        g = Table(title=f"Kinds of book by {rel['level']}: effect of one more book of the kind")
+        for col in ("group", "effect", "interval", "books", "trials"):
+            g.add_column(col)
+        for row in data["groups"]:
+            g.add_row(row["group"], _fmt(row["effect"]), _ci(row["ci"]), str(row["books"]), str(row["trials"]))
+        console.print(g)
     prop = data.get("proposal")
     if prop:
         r = prop["recipe"]

@@ -186,7 +186,10 @@ def make_campaign(campaign_dir: str | Path, library: str | Path | None = None, s
             from bookmix.analysis import verify_stats
 
             prop = [-store.trial(s.trial_id)["objective"] for s in vspecs if s.recipe_id == proposal["id"]]
-            base = [-store.trial(s.trial_id)["objective"] for s in vspecs if s.recipe_id != proposal["id"]]
+            base: dict[str, list[float]] = {}
+            for s in vspecs:
+                if s.recipe_id != proposal["id"]:
+                    base.setdefault(s.recipe_id, []).append(-store.trial(s.trial_id)["objective"])
             atomic_write_json(campaign_dir / "verification.json",
                               {"proposal": proposal["id"], "baselines": [b["id"] for b in baselines],
                                **verify_stats(prop, base, seed=0)})  # fmt: skip

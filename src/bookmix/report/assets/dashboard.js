@@ -343,9 +343,13 @@ function renderProposal(d) {
     const good = v.ci && v.ci[0] > 0;
     html += `<h3>Verification against ${v.baselines ? v.baselines.length : "?"} random baselines</h3>` +
             `<div>Improvement over the baselines (higher is better): <b>${fmt(v.improvement)}</b>${negated(v.improvement, true)} ` +
-            `[${fmt(v.ci && v.ci[0])}, ${fmt(v.ci && v.ci[1])}], one-sided p = ${fmt(v.p_value, 2)} ` +
-            `(${v.n_proposal} proposal trials, ${v.n_baseline} baseline trials) ` +
+            `[${fmt(v.ci && v.ci[0])}, ${fmt(v.ci && v.ci[1])}], one-sided p = ${fmt(v.p_value, 2)} (the recipe is the unit) ` +
+            `(${v.n_proposal} proposal trials, ${v.n_baseline} baseline recipes` +
+            `${v.n_baseline_trials ? ` over ${v.n_baseline_trials} trials` : ""}) ` +
             `<span class="tag ${good ? "good" : "bad"}">${good ? "better than the baselines" : "not clearly better"}</span></div>` +
+            (v.percentile !== undefined ? `<div>Above ${fmt(v.percentile, 3)}% of the baseline recipes` +
+              `${v.improvement_sd !== null && v.improvement_sd !== undefined ? `, ${fmt(v.improvement_sd, 3)} baseline SDs above their mean` : ""}; ` +
+              `rank test p = ${fmt(v.p_rank, 2)} (the smallest this design can reach: ${fmt(v.p_rank_min, 2)})</div>` : "") +
             `<div id="chart-verify" class="chart"></div>`;
   } else {
     html += `<h3>Verification</h3>` + empty("Not run yet.");
