@@ -39,7 +39,9 @@ def _clean(values: Sequence[float], name: str) -> np.ndarray:
     return x
 
 
-def _recipes(baselines: Sequence[Sequence[float]] | Sequence[float] | Mapping[str, Sequence[float]]) -> list[np.ndarray]:
+def _recipes(
+    baselines: Sequence[Sequence[float]] | Sequence[float] | Mapping[str, Sequence[float]],
+) -> list[np.ndarray]:
     """Baseline objectives per recipe. A flat list of numbers is one recipe per number (one seed each)."""
     groups = list(baselines.values()) if isinstance(baselines, Mapping) else list(baselines)
     if not groups:
