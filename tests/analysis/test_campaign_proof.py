@@ -77,7 +77,8 @@ def test_misleading_books_rank_at_the_bottom(campaign):
 def test_verified_proposal_beats_random_baselines(campaign):
     _, card = campaign
     assert card.proposal_helpful >= card.proposal_size - 2  # mostly planted helpful books
-    assert card.improvement > 0 and card.ci[0] > 0 and card.p_value < 0.05, card
+    assert card.improvement > 0 and card.ci[0] > 0 and card.p_value < 0.05, card  # the recipe as the unit
+    assert card.percentile == 100.0 and card.p_rank == pytest.approx(1 / (proof.FULL.baselines + 1))
     # A fair comparison: the proposal and every baseline trained on exactly the same number of tokens.
     tokens = card.verify_tokens["proposal"] + card.verify_tokens["baselines"]
     assert tokens and set(tokens) == {proof.FULL.train_tokens}

@@ -48,6 +48,7 @@ class Findings:
     n_trials: int
     n_recipes: int
     n_books: int
+    set_size: float  # median books per trial: with n_trials and n_books, how often each book was read
     noise: dict[str, dict[str, Any]]
     books: list[dict[str, Any]]  # {book, title, effect, ci, trials}, best first
     top_books: list[dict[str, Any]]
@@ -67,7 +68,7 @@ class Findings:
     predictors: Predictors | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        keys = ("n_trials", "n_recipes", "n_books", "noise", "books", "top_books", "bottom_books", "factors",
+        keys = ("n_trials", "n_recipes", "n_books", "set_size", "noise", "books", "top_books", "bottom_books", "factors",
                 "validity", "surrogate", "proposal", "summary", "reliability", "groups", "out_of_sample", "model")  # fmt: skip
         return _plain({k: getattr(self, k) for k in keys})
 
@@ -218,6 +219,7 @@ def analyze(
         n_trials=table.n,
         n_recipes=len(table.group_keys),
         n_books=len(table.book_ids),
+        set_size=float(np.median(table.set_size)),
         noise=noise,
         books=books,
         top_books=books[: config.top],

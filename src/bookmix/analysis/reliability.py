@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -404,3 +405,81 @@ def plan_from_noise(noise: Mapping[str, Any], trials: int, units: int, per_set: 
     if sig is None or sd is None or sd <= 0:
         return None
     return plan_power(trials, units, float(sig), float(sd), source="from the measured noise floor", per_set=per_set)
+
+
+def plan_from_pilot(
+    findings: Mapping[str, Any], trials: int, per_set: float | None = None, library_books: int | None = None,
+    targets: Sequence[float] = TARGETS,
+) -> dict[str, Any]:  # fmt: skip
+    """Project a pilot campaign's measured split-half reliability onto a planned campaign of ``trials`` trials.
+
+    What a unit's effect is estimated from is the number of trials that hold it, n·k/p (trials × books per set ÷
+    books in the library), so the pilot's reliability is scaled by the ratio of that quantity between the planned
+    campaign and the pilot (Spearman–Brown). ``per_set`` and ``library_books`` default to the pilot's. For kinds of book
+    the number of groups stays what it was, so only n·k scales.
+    """
+    rel = findings.get("reliability") or {}
+    cands = rel.get("candidates") or {}
+    if not cands:
+        raise ValueError("the pilot's findings carry no reliability (analysed before bookmix measured it, or with "
+                         "analysis.options.splits: 0); run `bookmix analyze` on it again")  # fmt: skip
+    n0 = int(findings.get("n_trials") or 0)
+    k0 = float(findings.get("set_size") or 0) or None
+    p0 = int(findings.get("n_books") or 0)
+    out: dict[str, Any] = {"pilot_trials": n0, "trials": int(trials), "level": rel.get("level"), "levels": {}}
+    for name, c in cands.items():
+        r0 = c.get("rerun_agreement")
+        m = trials / n0 if n0 else float("nan")
+        if per_set and k0:
+            m *= per_set / k0
+        if name == "books" and library_books and p0:
+            m *= p0 / library_books
+        r = spearman_brown(r0, m) if r0 is not None and np.isfinite(m) else None
+        need = trials_for(r, int(trials), targets) if r is not None else {f"{t:g}": None for t in targets}
+        out["levels"][name] = {"pilot_agreement": r0, "agreement": r, "trials_for": need, "scale": m}
+    return out
+
+
+def pilot_sentence(plan: Mapping[str, Any]) -> str:
+    level = plan.get("level") or "books"
+    lv = plan["levels"].get(level) or {}
+    r = lv.get("agreement")
+    if r is None:
+        return f"The pilot ({plan['pilot_trials']} trials) measured no usable agreement: no projection."
+    need = lv["trials_for"].get("0.8")
+    return (
+        f"From the pilot ({plan['pilot_trials']} trials, agreement {lv['pilot_agreement']:.2f} on {level}): a campaign "
+        f"of {plan['trials']} trials would agree with an independent rerun at about ρ = {r:.2f} on {level}"
+        + (f"; about {need} trials for 0.8." if need and need > plan["trials"] else
+           ("." if need else "; no number of trials like these reaches 0.8."))
+    )  # fmt: skip
+
+
+def pilot_plan_for(pilot: str | Path, trials: int | None, books_per_set: Sequence[int], library: str | Path | None):
+    """The power plan of ``bookmix estimate --pilot``: ``pilot`` is a campaign folder or its findings.json."""
+    import json
+
+    from bookmix.errors import BookmixError
+
+    path = Path(pilot)
+    path = path / "findings.json" if path.is_dir() else path
+    if not path.is_file():
+        raise BookmixError(f"--pilot: {path}: no findings.json (run the pilot campaign with the analysis on)")
+    if not trials:
+        raise BookmixError("--pilot: give --trials, the size of the campaign to plan")
+    try:
+        findings = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise BookmixError(f"--pilot: {path}: not JSON ({exc})") from None
+    n_books = None
+    if library is not None:
+        from bookmix.library import Library
+
+        n_books = len(Library.open(library).table(columns=["id"], split="train")["id"])
+    per_set = float(books_per_set[0]) if len(books_per_set) == 1 else None
+    try:
+        plan = plan_from_pilot(findings, trials, per_set=per_set, library_books=n_books)
+    except ValueError as exc:
+        raise BookmixError(f"--pilot: {path}: {exc}") from None
+    plan["sentence"] = pilot_sentence(plan)
+    return plan

@@ -62,6 +62,8 @@ def estimate(
     startup_s: float = typer.Option(None, "--startup-s", help="Start-up seconds per process (default: 15 GPU, 3 CPU)."),
     compile_s: float = typer.Option(None, "--compile-s", help="torch.compile seconds (default: 20 + 3 per layer)."),
     use_calibration: bool = typer.Option(True, "--calibration/--no-calibration", help="Use `bookmix bench` figures."),
+    pilot: Path = typer.Option(None, "--pilot", help="A finished campaign (or its findings.json): project its measured "
+                               "agreement of effects onto --trials (the power planner)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
     """How long, how much memory and how many FLOPs training takes for 1, 10, 100, 1000 books on a GPU."""
@@ -121,8 +123,13 @@ def estimate(
             f"{a['micro_batch']} does not fit in {human_bytes(a['device']['memory_bytes'])} on {spec.key}; "
             f"one model fits up to micro-batch {fc.max_micro_batch}"
         )
+    power = None
+    if pilot is not None:
+        from bookmix.analysis.reliability import pilot_plan_for
+
+        power = pilot_plan_for(pilot, trials, counts, library)
     if as_json:
-        print_json(fc.to_dict())
+        print_json({**fc.to_dict(), **({"power": power} if power else {})})
         return
 
     table = Table(title=f"{cfg.name} ({human_count(cfg.total_params)} params, T={t}) on {spec.name}")
@@ -166,3 +173,5 @@ def estimate(
             f"analysis {a['analysis_s']:.0f} s",
             highlight=False,
         )
+    if power:
+        console.print(power["sentence"], highlight=False)
