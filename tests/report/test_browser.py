@@ -56,6 +56,9 @@ def _check_full_page(w: Watched) -> None:
     assert w.page.locator("#leaderboard-table tr.row").count() >= 24
     assert w.page.locator("#forecast-table tbody tr").count() == 3
     assert w.page.locator("#validity-table tbody tr").count() >= 2
+    assert w.page.locator("#reliability-table tbody tr").count() >= 1  # would an independent rerun agree?
+    assert "(chosen)" in w.page.locator("#reliability-table").inner_text()
+    assert "the recipe is the unit" in w.page.locator("#proposal").inner_text()
     assert "Dialogue layer" in w.page.locator("#samples").inner_text()
 
 

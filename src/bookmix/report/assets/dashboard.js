@@ -287,9 +287,10 @@ function renderFindings(d) {
      { label: "folds", num: true }, { label: "trials", num: true }],
     validity.map(([name, v]) => ({ cells: [esc(name), fmt(v.spearman, 3), fmt(v.pairwise_accuracy, 3), v.folds, v.n] })),
     { id: "validity-table" });
+  html += renderReliability(f);
   body("findings").innerHTML = html;
 
-  const charts = [];
+  const charts = reliabilityCharts(f);
   const books = [...(f.top_books || [])];
   for (const b of (f.bottom_books || [])) if (!books.find(x => x.book === b.book)) books.push(b);
   books.sort((a, b) => a.effect - b.effect);
@@ -307,6 +308,54 @@ function renderFindings(d) {
         xaxis: { title: { text: "effect on the objective", zeroline: true } }, height: Math.max(360, 20 * factors.length + 90) }));
   } else {
     el("chart-factors").outerHTML = empty("No factor effects.");
+  }
+  return charts;
+}
+
+// ---- would an independent rerun agree? ----------------------------------------------------------------------------
+function renderReliability(f) {
+  const rel = f.reliability || {};
+  const cands = Object.entries(rel.candidates || {});
+  let html = `<h3>Would an independent rerun agree?</h3>`;
+  if (!cands.length) return html + empty("Not measured (too few recipes, or analysed by an older bookmix).");
+  html += `<p class="muted">The recipes are split in random halves, the effects fitted on each half alone and ` +
+          `rank-correlated; projected to the whole campaign (Spearman–Brown), this is the agreement expected with a ` +
+          `second campaign of the same size with other seeds and recipes. Placebo: the same with outcomes shuffled ` +
+          `between recipes, which must be about zero.</p>` + table(
+    [{ label: "level" }, { label: "units", num: true }, { label: "split-half ρ", num: true },
+     { label: "rerun ρ", num: true }, { label: "placebo ρ", num: true }, { label: "trials for 0.7", num: true },
+     { label: "trials for 0.8", num: true }],
+    cands.map(([name, c]) => ({ cells: [esc(name) + (name === rel.level ? " (chosen)" : ""), c.units,
+      fmt(c.split_half, 2), fmt(c.rerun_agreement, 2), fmt(c.placebo, 2), fmtInt(c.trials_for && c.trials_for["0.7"]),
+      fmtInt(c.trials_for && c.trials_for["0.8"])] })), { id: "reliability-table" });
+  html += `<div>Effects are read at the level of <b>${esc(rel.level)}</b>: ${esc(rel.reason || "")}.` +
+          (rel.placebo_validity !== null && rel.placebo_validity !== undefined ?
+            ` Placebo validity of the datamodel (outcomes shuffled): ${fmt(rel.placebo_validity, 2)}.` : "") + `</div>`;
+  if ((f.groups || []).length) html += `<div id="chart-groups" class="chart tall"></div>`;
+  const oos = ((f.out_of_sample || {}).predictors || {}).datamodel;
+  if (oos) {
+    html += `<h3>Out of sample</h3><div>${oos.n} fresh recipes that no fit saw: the datamodel's predictions rank ` +
+            `their measured outcomes at Spearman ${fmt(oos.spearman, 2)} (pairwise accuracy ` +
+            `${fmt(oos.pairwise_accuracy, 2)}, slope ${fmt(oos.slope, 2)}).</div><div id="chart-oos" class="chart"></div>`;
+  }
+  return html;
+}
+function reliabilityCharts(f) {
+  const charts = [];
+  const groups = [...(f.groups || [])].sort((a, b) => a.effect - b.effect);
+  if (groups.length) {
+    const clear = r => r.ci && r.ci[0] !== null && (r.ci[0] > 0 || r.ci[1] < 0);
+    charts.push(plot("chart-groups", [effectTrace(groups, g => `${g.kind}=${g.group} (${g.books} books)`.slice(0, 48), clear)],
+      { title: { text: `Kinds of book by ${(f.reliability || {}).level}: one more book of the kind` },
+        margin: { l: 240, r: 20, t: 30, b: 50 }, xaxis: { title: { text: "effect on the objective", zeroline: true } },
+        height: Math.max(320, 20 * groups.length + 90) }));
+  }
+  const oos = ((f.out_of_sample || {}).predictors || {}).datamodel;
+  if (oos && oos.predicted && oos.predicted.length) {
+    charts.push(plot("chart-oos", [{ type: "scatter", mode: "markers", x: oos.predicted, y: oos.measured,
+      marker: { size: 9, color: COLORS[0] }, hovertemplate: "predicted %{x:.4g}<br>measured %{y:.4g}<extra></extra>" }],
+      { title: { text: "Out of sample: predicted vs measured" }, xaxis: { title: { text: "predicted (higher is better)" } },
+        yaxis: { title: { text: "measured (higher is better)" } } }));
   }
   return charts;
 }
@@ -340,7 +389,8 @@ function renderProposal(d) {
   }
   const charts = [];
   if (v) {
-    const good = v.ci && v.ci[0] > 0;
+    // recipe-level significance decides; the interval alone resamples too few recipes to say it
+    const good = v.p_value !== null && v.p_value !== undefined ? v.improvement > 0 && v.p_value < 0.05 : v.ci && v.ci[0] > 0;
     html += `<h3>Verification against ${v.baselines ? v.baselines.length : "?"} random baselines</h3>` +
             `<div>Improvement over the baselines (higher is better): <b>${fmt(v.improvement)}</b>${negated(v.improvement, true)} ` +
             `[${fmt(v.ci && v.ci[0])}, ${fmt(v.ci && v.ci[1])}], one-sided p = ${fmt(v.p_value, 2)} (the recipe is the unit) ` +
