@@ -50,10 +50,21 @@ def test_next_round_gives_new_distinct_recipes(default_campaign):
     ids = [r.id for r in out]
     assert len(set(ids)) == 8 and not set(ids) & set(table.group_keys)
     designs = [r.meta["design"] for r in out]
-    assert designs.count("mutation") == 4 and designs.count("surrogate") == 4
+    assert designs.count("uncertain") == 2 and designs.count("mutation") == 3 and designs.count("surrogate") == 3
     assert all(len(r.books) == 10 for r in out)
     again = next_round(records, n=8, seed=3, library=default_campaign.catalog)
     assert [r.id for r in again] == ids  # seeded: a resumed campaign draws the same round
+
+
+def test_uncertainty_weights_favour_the_top_list_boundary_and_rarely_read_books():
+    from bookmix.analysis.proposal import uncertainty_weights
+
+    effect = np.linspace(1.0, 0.0, 100)  # book j has rank j
+    w = uncertainty_weights(effect, np.full(100, 9.0), top=10)
+    assert w.sum() == pytest.approx(1.0) and int(np.argmax(w)) == 10
+    assert w[10] > 5 * w[60]  # far below the boundary, little to learn about the top list
+    rare = uncertainty_weights(effect, np.where(np.arange(100) == 12, 0.0, 9.0), top=10)
+    assert rare[12] > 2.5 * w[12]  # a book read by no trial yet gets sqrt(10) times the weight
 
 
 def test_verify_stats_improvement_interval_and_p_value():

@@ -211,8 +211,12 @@ def propose(table: TrialTable, info: BookInfo, pred: Predictors, constraints: Co
 def next_round(
     table: TrialTable, info: BookInfo, pred: Predictors, n: int, seed: int = 0, pool_ids: np.ndarray | None = None
 ) -> list[Any]:
-    """``n`` new recipes: half mutations of the best measured recipes, half the surrogate's top picks.
+    """``n`` new recipes: a quarter where the ranking is uncertain, then half of the rest mutations of the best
+    measured recipes, and the surrogate's top picks for the remainder.
 
+    Uncertainty picks are random sets drawn towards the books whose place in the reported top list is least settled:
+    books ranked near its boundary, weighted down by how many trials already hold them (an effect's error shrinks as
+    1/sqrt(trials)). Random sets keep the design balanced, so each such trial informs every book it holds.
     Mutations swap 1-3 books (for books from ``pool_ids`` when given, e.g. the library's unmeasured train books,
     so the campaign keeps exploring) or move a recipe to another measured reading setting. Recipes already in
     the table are never returned.
@@ -236,9 +240,21 @@ def next_round(
             taken.add(r.id)
             out.append(r)
 
-    # Half: mutations of the best, cycling through the top recipes.
+    # A quarter: random sets drawn towards the books whose rank near the top list's boundary is least settled.
+    n_unc = n // 4
+    best_row = int(np.flatnonzero(table.groups == int(top_groups[0]))[0])
+    size = int(round(float(np.median(table.set_size))))
+    if n_unc and 0 < size < p:
+        w = uncertainty_weights(pred.book_model.effect, pred.book_model.trials)
+        for _ in range(n_unc * 4):
+            if len(out) >= n_unc:
+                break
+            books = np.sort(rng.choice(p, size, replace=False, p=w))
+            add([str(b) for b in table.book_ids[books]], _template_of(table, best_row, tpl), "uncertain")
+
+    # Half of the rest: mutations of the best, cycling through the top recipes.
     extra_pool = np.asarray(pool_ids if pool_ids is not None else table.book_ids).astype(str)
-    n_mut = (n + 1) // 2
+    n_mut = len(out) + (n - len(out) + 1) // 2
     for i in range(n_mut * 4):  # a few spare tries: a mutation may land on a measured recipe
         if len(out) >= n_mut:
             break
@@ -266,6 +282,20 @@ def next_round(
         if len(set(cands[i].tolist())) == cands.shape[1]:
             add([str(b) for b in table.book_ids[np.sort(cands[i])]], int(t[i]), "surrogate")
     return out
+
+
+# The list the findings report (AnalysisConfig.top): uncertainty is spent where a book could enter or leave it.
+TOP_LIST = 10
+
+
+def uncertainty_weights(effect: np.ndarray, trials: np.ndarray, top: int = TOP_LIST) -> np.ndarray:
+    """Sampling weights over books, (p,) summing to 1: high near rank ``top`` of the effects and for rarely-read books."""
+    p = len(effect)
+    top = max(1, min(top, p // 4 or 1))
+    rank = np.empty(p)
+    rank[np.argsort(-effect, kind="stable")] = np.arange(p)
+    w = np.exp(-np.abs(rank - top) / top) / np.sqrt(np.asarray(trials, dtype=np.float64) + 1.0)
+    return w / w.sum()
 
 
 def _template_of(table: TrialTable, row: int, tpl: _Templates) -> int:
