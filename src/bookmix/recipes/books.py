@@ -16,6 +16,7 @@ from bookmix.errors import BookmixError
 
 # What a stream needs (location, length, split) plus what orders may sort by.
 STREAM_COLUMNS = ("id", "tokens", "shard", "offset", "split", "year", "difficulty", "cluster")
+DUP_COLUMN = "dup_of"  # the canonical book's id on a near-duplicate (library/dedup.py), NULL elsewhere
 _IN_CHUNK = 5000  # ids per "id IN (...)" query: well under SQLite's statement-length limit
 
 
@@ -76,7 +77,7 @@ class BookTable:
 def as_table(lib_or_table: Any, columns: Sequence[str] | None = None, where: str | None = None) -> BookTable:
     """Catalog columns of a Library (optionally filtered by a SQL ``where``) or of an in-memory column dict.
 
-    Holdout books stay in (with their ``split``) so that checks can name a holdout book as such; designs draw from
+    The ``dup_of`` column comes along whenever the library has one (see :func:`without_duplicates`). Holdout books stay in (with their ``split``) so that checks can name a holdout book as such; designs draw from
     :func:`train_pool` of it.
     """
     if isinstance(lib_or_table, BookTable):
@@ -88,7 +89,7 @@ def as_table(lib_or_table: Any, columns: Sequence[str] | None = None, where: str
         missing = [c for c in (columns or ()) if c not in have]
         if missing:
             raise BookmixError(f"catalog column {missing[0]!r}: not in the library {lib_or_table.path}")
-        cols = list(dict.fromkeys(["id", "tokens", "split", *(columns or ())]))
+        cols = list(dict.fromkeys(["id", "tokens", "split", *(columns or ()), *([DUP_COLUMN] if DUP_COLUMN in have else [])]))
         table = BookTable(lib_or_table.table(cols, where=where))
         # Catalog rows come in ingest order, which depends on which worker finished first: order by the content-hash
         # id so that a design's draws depend only on the books and the seed.
@@ -103,6 +104,14 @@ def train_pool(table: BookTable) -> BookTable:
     if "split" not in table:
         return table
     return table.take(np.flatnonzero(table["split"] != "holdout"))
+
+
+def without_duplicates(table: BookTable) -> BookTable:
+    """The books no dedup marked as a near-duplicate of another (``dup_of`` unset): the default pool of designs."""
+    if DUP_COLUMN not in table:
+        return table
+    marked = np.array([v is not None and v == v and v != "" for v in table[DUP_COLUMN]], dtype=bool)  # v == v: not NaN
+    return table.take(np.flatnonzero(~marked))
 
 
 def books_table(lib: Any, book_ids: Sequence[str], field: str = "books") -> BookTable:

@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from bookmix.errors import BookmixError, ConfigError
-from bookmix.recipes.books import BookTable, as_table, train_pool
+from bookmix.recipes.books import BookTable, as_table, train_pool, without_duplicates
 from bookmix.recipes.recipe import ORDERS, SEQUENCE_ORDERS, Grain, Order, Pattern, Recipe, Sparsity, load_recipes
 from bookmix.recipes.sampling import Groups, quota_fill, sample_distinct
 
@@ -50,6 +50,8 @@ class _Design(_Strict):
     seed: int = 0
     where: str | None = None
     """SQL over catalog columns restricting the pool, e.g. "lang = 'en' AND year >= 1850" (needs a Library)."""
+    include_duplicates: bool = False
+    """Keep books that ``bookmix library dedup`` marked as near-duplicates of another (``dup_of``) in the pool."""
     recipe: RecipeTemplate = Field(default_factory=RecipeTemplate)
 
     @field_validator("n")
@@ -257,7 +259,7 @@ def make_design(name: str, lib_or_table: Any, n: int | None = None, seed: int = 
 def run_design(cfg: Any, lib_or_table: Any) -> list[Recipe]:
     by = getattr(cfg, "by", None)
     catalog = as_table(lib_or_table, columns=[by] if by else None, where=cfg.where)
-    pool = train_pool(catalog)
+    pool = train_pool(catalog) if cfg.include_duplicates else without_duplicates(train_pool(catalog))
     if len(pool) == 0:
         raise BookmixError("design: the pool is empty (no train book matches)")
     rng = np.random.default_rng([cfg.seed, 0xDE51])
