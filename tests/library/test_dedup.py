@@ -25,18 +25,23 @@ PER_AUTHOR = 4
 VARIANTS_OF = 2  # per author: the smallest books get a preface variant, a 2%-dropped one and an OCR-noise one
 
 
+def _read(path: Path) -> str:
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        return fh.read()
+
+
 def real_set(books: Path, per_author: int = PER_AUTHOR, variants_of: int = VARIANTS_OF, iliad: bool = True):
     """(originals: list of catalog rows, variants: {file name: (original file, text)}) from the shared books."""
     with open(books / "catalog.csv", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     originals, variants = [], {}
-    preface_source = clean(gzip.open(books / "en/11_Alice_s_Adventures_in_Wonderland.txt.gz", "rt").read())[0]
+    preface_source = clean(_read(books / "en/11_Alice_s_Adventures_in_Wonderland.txt.gz"))[0]
     preface = " ".join(preface_source.split(" ")[:2000])
     for author in AUTHORS:
         mine = sorted((r for r in rows if r["author"] == author), key=lambda r: int(r["bytes"]))[:per_author]
         originals += mine
         for k, r in enumerate(mine[:variants_of]):
-            text = clean(gzip.open(books / r["file"], "rt", encoding="utf-8").read())[0]
+            text = clean(_read(books / r["file"]))[0]
             stem = Path(r["file"]).name.split(".")[0]
             variants[f"{stem}__preface.txt"] = (r["file"], with_preface(text, preface))
             variants[f"{stem}__drop.txt"] = (r["file"], drop_words(text, 0.02, seed=k))
@@ -85,10 +90,15 @@ def test_made_variants_found_and_same_author_books_kept_apart(shared_books, tmp_
     report = dedup(lib, workers=2)
     recall, precision, found, truth = score(lib, shared_books, originals, variants)
     assert truth == len(AUTHORS) * VARIANTS_OF * 6  # each varied original and its 3 variants: 6 pairs a group
-    print(f"near-duplicates on real books: recall {recall:.3f}, precision {precision:.3f} ({found} pairs found, {truth} true)")
+    print(
+        f"near-duplicates on real books: recall {recall:.3f}, precision {precision:.3f} ({found} pairs found, {truth} true)"
+    )
     assert recall >= 0.95 and precision >= 0.99, (recall, precision, found, truth, report.clusters_list)
     # translations and the two Iliads are different texts at the token level: never merged
-    by_file = {str(Path(b.source).relative_to(shared_books)) if "variants" not in b.source else b.source: b for b in lib.books()}
+    by_file = {
+        str(Path(b.source).relative_to(shared_books)) if "variants" not in b.source else b.source: b
+        for b in lib.books()
+    }
     pairs = [("en/2199_The_Iliad.txt.gz", "en/6130_The_Iliad.txt.gz"),
              ("en/600_Notes_from_the_Underground.txt.gz", "ru/ruslit_dostoevsky_zapiski_iz_podpolya.txt.gz")]  # fmt: skip
     from bookmix.library.dedup import similarity
@@ -133,8 +143,10 @@ def test_dedup_marks_never_deletes_resumes_and_designs_skip_duplicates(tmp_path)
     assert lib.count() == 8  # marked, not deleted
     r2 = dedup(lib)  # everything signed already: nothing signed again, same marks
     assert r2.signed == 0 and r2.clusters_list == r1.clusters_list
-    pool = {b for r in make_design("random", lib, n=20, seed=0, books_per_set=6) for b in r.books}
+    pool = {b for r in make_design("random", lib, n=1, seed=0, books_per_set=6) for b in r.books}
     dup_ids = {b.id for b in lib.books(where="dup_of IS NOT NULL")}
     assert pool and not pool & dup_ids and len(pool) == 6
-    with_dups = {b for r in make_design("random", lib, n=20, seed=0, books_per_set=8, include_duplicates=True) for b in r.books}
+    with_dups = {
+        b for r in make_design("random", lib, n=1, seed=0, books_per_set=8, include_duplicates=True) for b in r.books
+    }
     assert dup_ids <= with_dups

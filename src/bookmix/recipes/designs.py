@@ -52,14 +52,24 @@ class _Design(_Strict):
     """SQL over catalog columns restricting the pool, e.g. "lang = 'en' AND year >= 1850" (needs a Library)."""
     include_duplicates: bool = False
     """Keep books that ``bookmix library dedup`` marked as near-duplicates of another (``dup_of``) in the pool."""
+    order_by: str | None = None
+    """Score expression over catalog columns, higher = better (e.g. "-q_bpb - 5 * q_ocr"); with ``top``."""
+    top: int | None = None
+    """Restrict the pool to the ``top`` books by ``order_by`` (ties by id; unscored books left out; needs a Library)."""
     recipe: RecipeTemplate = Field(default_factory=RecipeTemplate)
 
-    @field_validator("n")
+    @field_validator("n", "top")
     @classmethod
     def _n(cls, v: int | None) -> int | None:
         if v is not None and v < 1:
             raise ValueError(f"must be ≥ 1, got {v}")
         return v
+
+    @model_validator(mode="after")
+    def _top_needs_order(self) -> _Design:
+        if (self.top is None) != (self.order_by is None):
+            raise ValueError("top: give top and order_by together (the best `top` books by `order_by`)")
+        return self
 
 
 class _Sized(_Design):
@@ -260,10 +270,21 @@ def run_design(cfg: Any, lib_or_table: Any) -> list[Recipe]:
     by = getattr(cfg, "by", None)
     catalog = as_table(lib_or_table, columns=[by] if by else None, where=cfg.where)
     pool = train_pool(catalog) if cfg.include_duplicates else without_duplicates(train_pool(catalog))
+    if cfg.top is not None:
+        pool = _top(cfg, lib_or_table, pool)
     if len(pool) == 0:
         raise BookmixError("design: the pool is empty (no train book matches)")
     rng = np.random.default_rng([cfg.seed, 0xDE51])
     return _RUNNERS[cfg.design](cfg, pool, rng, catalog)
+
+
+def _top(cfg: Any, lib: Any, pool: BookTable) -> BookTable:
+    if not hasattr(lib, "con"):
+        raise BookmixError("design.top: choosing the best books needs a Library, not an in-memory table")
+    from bookmix.library.select import select_top
+
+    chosen = select_top(lib, cfg.top, cfg.order_by, where=cfg.where, include_duplicates=cfg.include_duplicates).ids
+    return pool.take(np.flatnonzero(np.isin(pool["id"].astype(str), np.asarray(chosen, dtype=str))))
 
 
 # -- shared pieces -----------------------------------------------------------------------------------------------------
