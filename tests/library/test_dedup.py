@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import itertools
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ import pytest
 
 from bookmix.library import Library, ingest
 from bookmix.library.clean import clean
-from bookmix.library.testing import drop_words, make_library, ocr_noise, with_preface
+from bookmix.library.testing import dedup_quality, drop_words, make_library, ocr_noise, with_preface
 
 pytest.importorskip("datasketch")
 
@@ -51,28 +50,6 @@ def real_set(books: Path, per_author: int = PER_AUTHOR, variants_of: int = VARIA
     return originals, variants
 
 
-def score(lib: Library, books: Path, originals, variants) -> tuple[float, float, int, int]:
-    """(recall over original-variant pairs, pair precision, pairs found, true pairs) from the catalog's dup_of marks."""
-    source_of = {b.id: b.source for b in lib.books()}
-    work = {}  # book id -> the original file it is (a variant's original)
-    for b_id, src in source_of.items():
-        name = Path(src).name
-        work[b_id] = variants[name][0] if name in variants else str(Path(src).relative_to(books))
-    canon = {b.id: (b.extra.get("dup_of") or b.id) for b in lib.books()}
-    clusters: dict[str, list[str]] = {}
-    for b, c in canon.items():
-        clusters.setdefault(c, []).append(b)
-    found = [(a, b) for m in clusters.values() for a, b in itertools.combinations(sorted(m), 2)]
-    true_found = sum(work[a] == work[b] for a, b in found)
-    by_work: dict[str, list[str]] = {}
-    for b, w in work.items():
-        by_work.setdefault(w, []).append(b)
-    truth = [(a, b) for m in by_work.values() for a, b in itertools.combinations(sorted(m), 2)]
-    recall = sum(canon[a] == canon[b] for a, b in truth) / max(len(truth), 1)
-    precision = true_found / len(found) if found else 1.0
-    return recall, precision, len(found), len(truth)
-
-
 @pytest.mark.books
 @pytest.mark.slow
 def test_made_variants_found_and_same_author_books_kept_apart(shared_books, tmp_path) -> None:
@@ -88,7 +65,7 @@ def test_made_variants_found_and_same_author_books_kept_apart(shared_books, tmp_
     lib = Library.open(tmp_path / "lib")
     assert lib.count() == len(originals) + len(variants)
     report = dedup(lib, workers=2)
-    recall, precision, found, truth = score(lib, shared_books, originals, variants)
+    recall, precision, found, truth = dedup_quality(lib, shared_books, variants)
     assert truth == len(AUTHORS) * VARIANTS_OF * 6  # each varied original and its 3 variants: 6 pairs a group
     print(
         f"near-duplicates on real books: recall {recall:.3f}, precision {precision:.3f} ({found} pairs found, {truth} true)"
