@@ -194,7 +194,7 @@ def score_cmd(
     model: Annotated[str | None, typer.Option(help="Reference model for q_ppl/q_bpb: a bookmix checkpoint folder or a Hugging Face causal LM (folder or hub name).")] = None,
     rescore: Annotated[bool, typer.Option(help="Clear the signals and score every book again (e.g. another --model).")] = False,
     windows: Annotated[int, typer.Option(help="Windows per book, evenly spread from its first token to its last.")] = 16,
-    window_tokens: Annotated[int, typer.Option(help="Tokens per window for the text signals.")] = 512,
+    window_tokens: Annotated[int, typer.Option(help="Tokens per window for the text signals.")] = 256,
     where: Annotated[str | None, typer.Option(help="Only books matching this SQL expression.")] = None,
     device: Annotated[str | None, typer.Option(help="Device of the reference model (default: cuda when present).")] = None,
     workers: Annotated[int, typer.Option(help="Processes (local) or CPUs of a local Ray instance.")] = 1,
