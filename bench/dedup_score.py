@@ -36,6 +36,12 @@ def main() -> None:
     ap.add_argument("--vocab", type=int, default=16384)
     ap.add_argument("--reference", default=None, help="a bookmix checkpoint or HF model for the perplexity signal")
     ap.add_argument("--nodes", type=int, default=8, help="16-core nodes of the projected cluster")
+    ap.add_argument(
+        "--gpu", default="h100", help="device of the projected reference-model pass (bookmix estimate's table)"
+    )
+    ap.add_argument(
+        "--ref-preset", default="small", help="size of the projected reference model (a preset, 50k vocabulary)"
+    )
     args = ap.parse_args()
     if not (args.books / "catalog.csv").exists():
         sys.exit(f"no books at {args.books} (../shared/books beside the checkout)")
@@ -122,6 +128,17 @@ def main() -> None:
                 "score": round(score_s / CORES / args.nodes / 3600, 1),
             },
         },
+    }
+    from bookmix.forecast.scoring import scoring_forecast
+    from bookmix.models.config import preset
+
+    ref = scoring_forecast(preset(args.ref_preset, vocab_size=50_257), args.gpu, BOOKS)
+    out["projection_hours"]["reference_model"] = {
+        "model": f"{args.ref_preset} (50k vocabulary)",
+        "gpu": args.gpu,
+        "tokens": ref.tokens,
+        "hours_one_gpu": round(ref.seconds / 3600, 1),
+        "throughput": ref.throughput.source,
     }
     print(json.dumps(out, indent=1))
 
