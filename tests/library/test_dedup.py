@@ -127,3 +127,34 @@ def test_dedup_marks_never_deletes_resumes_and_designs_skip_duplicates(tmp_path)
         b for r in make_design("random", lib, n=1, seed=0, books_per_set=8, include_duplicates=True) for b in r.books
     }
     assert dup_ids <= with_dups
+
+
+def test_cli_dedup_score_select_json_and_errors(tmp_path, capsys) -> None:
+    import json
+
+    from bookmix.cli import main
+
+    base = _texts(4, 3000, 3)
+    lib = make_library(
+        tmp_path, {"a": base[0], "a2": drop_words(base[0], 0.02, 5), "b": base[1], "c": base[2]}, vocab_size=500
+    )
+    path = str(lib.path)
+    assert main(["library", "dedup", "--library", path, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["duplicates"] == 1 and out["clusters"] == 1 and len(out["clusters_list"][0]) == 2
+    assert main(["library", "score", "--library", path, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["scored"] == 4
+    assert main(["library", "select", "--library", path, "--top", "9", "--by", "q_read", "--json"]) == 0
+    sel = json.loads(capsys.readouterr().out)
+    assert len(sel["ids"]) == 3 and sel["candidates"] == 3  # the near-duplicate is left out
+    assert (
+        main(["library", "select", "--library", path, "--top", "9", "--by", "q_read", "--include-duplicates", "--json"])
+        == 0
+    )
+    assert len(json.loads(capsys.readouterr().out)["ids"]) == 4
+    assert main(["library", "dedup", "--library", path, "--threshold", "0"]) == 2
+    assert "--threshold" in capsys.readouterr().err
+    assert main(["library", "score", "--library", path, "--executor", "slurm"]) == 2
+    assert "--executor" in " ".join(capsys.readouterr().err.split())
+    assert main(["library", "score", "--library", path, "--model", str(tmp_path / "books")]) == 2
+    assert "neither a bookmix checkpoint" in " ".join(capsys.readouterr().err.split())
