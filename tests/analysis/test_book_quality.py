@@ -50,3 +50,50 @@ def test_no_signal_is_said_plainly() -> None:
         learn_signal_weights(records[:4], ids, sig)
     with pytest.raises(BookmixError, match="not among"):
         learn_signal_weights([{"recipe": {"books": ["nope"]}, "objective": 1.0}] * 9, ids, sig)
+
+
+def test_cli_learns_from_a_campaign_store_over_a_scored_library(tmp_path, capsys) -> None:
+    """A real library scored by `library score`, a real results store whose objective falls with the recipes' OCR
+    noise: `library learn-weights` finds q_ocr's negative weight and its expression drives `library select`."""
+    import json
+
+    from bookmix.campaign.spec import TrialResult, TrialSpec
+    from bookmix.campaign.store import Store
+    from bookmix.cli import main
+    from bookmix.library.score import score
+    from bookmix.library.testing import make_library, ocr_noise
+
+    rng = np.random.default_rng(0)
+    words = ["the", "sea", "was", "calm", "and", "she", "walked", "along", "shore", "with", "her", "old", "dog"]
+    texts = {}
+    for i in range(24):
+        text = " ".join(" ".join(rng.choice(words, 9)).capitalize() + "." for _ in range(120))
+        texts[f"b{i:02d}"] = ocr_noise(text, 0.02 * (i % 6), seed=i) if i % 6 else text
+    lib = make_library(tmp_path / "l", texts, vocab_size=300, lang="en")
+    score(lib, windows=4, window_tokens=64)
+    q = {b.id: b.extra["q_ocr"] for b in lib.books()}
+    ids = sorted(q)
+    folder = tmp_path / "camp"
+    with Store(folder / "campaign.sqlite") as store:
+        recipes = []
+        for k in range(40):
+            books = sorted(rng.choice(ids, 6, replace=False).tolist())
+            recipes.append({"id": f"r{k:03d}", "books": books})
+        store.add_recipes(recipes, round=0)
+        store.add_trials(
+            TrialSpec(trial_id=f"t{k:03d}", recipe=r, seed=0, stage="search", round=0, model={}, train={},
+                      library=str(lib.path), suite="", out_dir="")
+            for k, r in enumerate(recipes)
+        )  # fmt: skip
+        for k, r in enumerate(recipes):
+            obj = 1.0 - 20 * float(np.mean([q[b] for b in r["books"]])) + float(rng.normal(0, 0.01))
+            store.record(TrialResult(trial_id=f"t{k:03d}", state="completed", objective=obj, objective_stderr=0.01))
+    assert main(["library", "learn-weights", str(folder), "--signal", "q_ocr", "--signal", "q_read", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    w = dict(zip(out["signals"], out["weights"], strict=True))
+    assert w["q_ocr"] < 0 and out["loo_r2"] > 0.5 and out["n_trials"] == 40 and "q_ocr" in out["expression"]
+    assert (
+        main(["library", "select", "--library", str(lib.path), "--top", "4", "--by", out["expression"], "--json"]) == 0
+    )
+    chosen = json.loads(capsys.readouterr().out)["ids"]
+    assert max(q[b] for b in chosen) <= sorted(q.values())[len(q) // 2]  # the cleanest books come first

@@ -251,3 +251,29 @@ def select_cmd(
         table.add_row(str(k + 1), i, f"{v:.4g}")
     console.print(table)
     console.print(f"{len(sel.ids)} of {sel.candidates} candidates ({sel.unscored} without a score left out)", highlight=False)
+
+
+@library_app.command("learn-weights")
+def learn_weights_cmd(
+    campaign: Annotated[Path, typer.Argument(help="A campaign folder with completed search trials.")],
+    signals: Annotated[list[str] | None, typer.Option("--signal", help="A per-book column (repeatable; default: every q_* column).")] = None,
+    library: Annotated[Path | None, typer.Option("--library", "-l", help="The library, when the campaign's has moved.")] = None,
+    min_z: Annotated[float, typer.Option(help="Keep signals whose |weight| is at least this many standard errors in the expression.")] = 2.0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Which per-book signals predict a better model in this campaign's trials: weights, their standard errors, the
+    leave-one-out R², and the score expression for `library select --by`."""
+    from bookmix.analysis.book_quality import weights_from_campaign
+
+    w = weights_from_campaign(campaign, signals, library)
+    expr = w.expression(min_z)
+    if json_out:
+        print_json({**w.to_dict(), "expression": expr})
+        return
+    table = Table("signal", "weight", "stderr")
+    for s, v, e in zip(w.signals, w.weights, w.stderr, strict=True):
+        table.add_row(s, f"{v:+.4g}", f"{e:.2g}")
+    console.print(table)
+    note = "" if w.loo_r2 > 0 else " (≤ 0: these signals do not predict the objective here)"
+    console.print(f"{w.n_trials} trials, leave-one-out R² {w.loo_r2:.2f}{note}", highlight=False)
+    console.print(f"--by \"{escape(expr)}\"", highlight=False)
