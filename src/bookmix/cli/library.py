@@ -161,7 +161,7 @@ def fetch_cmd(
 @library_app.command("dedup")
 def dedup_cmd(
     library: LibraryOpt,
-    threshold: Annotated[float, typer.Option(help="Estimated Jaccard of token 5-gram sets at which two books are near-duplicates.")] = 0.5,
+    threshold: Annotated[float | None, typer.Option(help="Estimated Jaccard of token 5-gram sets at which two books are near-duplicates (default 0.5).")] = None,
     workers: Annotated[int, typer.Option(help="Processes (local) or CPUs of a local Ray instance.")] = 1,
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
@@ -176,7 +176,8 @@ def dedup_cmd(
     lib = Library.open(library)
     with _bar("sign", json_out) as bar:
         task = bar.add_task("sign", total=None)
-        report = dedup(lib, threshold=threshold, workers=workers, executor=executor, address=address,
+        given = {"threshold": threshold} if threshold is not None else {}  # else the API's default
+        report = dedup(lib, **given, workers=workers, executor=executor, address=address,
                        progress=lambda done, total: bar.update(task, completed=done, total=total))  # fmt: skip
     if json_out:
         print_json({**report.to_dict(), "clusters_list": report.clusters_list})
@@ -193,8 +194,8 @@ def score_cmd(
     library: LibraryOpt,
     model: Annotated[str | None, typer.Option(help="Reference model for q_ppl/q_bpb: a bookmix checkpoint folder or a Hugging Face causal LM (folder or hub name).")] = None,
     rescore: Annotated[bool, typer.Option(help="Clear the signals and score every book again (e.g. another --model).")] = False,
-    windows: Annotated[int, typer.Option(help="Windows per book, evenly spread from its first token to its last.")] = 16,
-    window_tokens: Annotated[int, typer.Option(help="Tokens per window for the text signals.")] = 256,
+    windows: Annotated[int | None, typer.Option(help="Windows per book, evenly spread from its first token to its last (default 16).")] = None,
+    window_tokens: Annotated[int | None, typer.Option(help="Tokens per window for the text signals (default 256).")] = None,
     where: Annotated[str | None, typer.Option(help="Only books matching this SQL expression.")] = None,
     device: Annotated[str | None, typer.Option(help="Device of the reference model (default: cuda when present).")] = None,
     workers: Annotated[int, typer.Option(help="Processes (local) or CPUs of a local Ray instance.")] = 1,
@@ -215,8 +216,9 @@ def score_cmd(
     lib = Library.open(library)
     with _bar("score", json_out) as bar:
         task = bar.add_task("score", total=None)
-        report = score(lib, reference=factory, reference_name=name, rescore=rescore, windows=windows,
-                       window_tokens=window_tokens, where=where, workers=workers, executor=executor, address=address,
+        given = {k: v for k, v in (("windows", windows), ("window_tokens", window_tokens)) if v is not None}
+        report = score(lib, reference=factory, reference_name=name, rescore=rescore, **given,
+                       where=where, workers=workers, executor=executor, address=address,
                        progress=lambda done, total: bar.update(task, completed=done, total=total))  # fmt: skip
     if json_out:
         print_json(report.to_dict())
