@@ -68,6 +68,11 @@ def test_signals_read_the_end_of_a_book_as_well_as_its_start(tmp_path) -> None:
     assert q["clean"]["q_lang"] == 1.0 and q["clean"]["q_read"] > 50
     assert ocr_noise("Tbe qu1ck brown fox, jumped.") == pytest.approx(1 / 5)
     assert repetition([np.arange(40), np.arange(40)]) == 1.0
+    from bookmix.errors import BookmixError
+
+    with pytest.raises(BookmixError, match="--window-tokens 128: this library was scored with 256"):
+        score(lib, windows=16, window_tokens=128)
+    assert score(lib, windows=16, window_tokens=128, rescore=True).scored == 3
 
 
 def _many_books(tmp_path: Path, n: int = 192) -> Library:

@@ -227,6 +227,13 @@ def score(
                 f"--model {name}: this library was scored with {old}; pass --rescore to score every book again with the new one"
             )
         settings["reference"] = name
+    for key in ("windows", "window_tokens"):  # books scored on other windows would not compare with the rest
+        old = meta.get(f"score_{key}")
+        if old not in (None, settings[key]) and not rescore:
+            raise BookmixError(
+                f"--{key.replace('_', '-')} {settings[key]}: this library was scored with {old}; pass --rescore to "
+                "score every book again"
+            )
     if rescore:
         con.execute("BEGIN IMMEDIATE")
         con.execute(f"UPDATE books SET {', '.join(f'{c} = NULL' for c in cols)}")
