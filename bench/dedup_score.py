@@ -90,6 +90,7 @@ def main() -> None:
         s = score(lib, workers=1)
         t_score = s.seconds
         recall, precision, found, truth = dedup_quality(lib, args.books, variants)
+        margins = _margins(lib, args.books, variants)
         t_ref = None
         if args.reference:
             from bookmix.evals.reference import reference_factory
@@ -115,6 +116,8 @@ def main() -> None:
         "dedup_recall": round(recall, 3),
         "dedup_precision": round(precision, 3),
         "pairs_found_true": [found, truth],
+        "jaccard_same_text_min_median": margins[0],
+        "jaccard_different_books_max_p999": margins[1],
         "reference_seconds_per_book": None if t_ref is None else round(t_ref / n, 4),
         "projection_hours": {
             f"{CORES}_cores": {
@@ -141,6 +144,25 @@ def main() -> None:
         "throughput": ref.throughput.source,
     }
     print(json.dumps(out, indent=1))
+
+
+def _margins(lib, books: Path, variants: dict) -> tuple[list[float], list[float]]:
+    """Estimated Jaccard over every pair of books: (min, median) among a book and its made variants, (max, 99.9th
+    percentile) among different books: how far the threshold (0.5) is from either side."""
+    import numpy as np
+
+    rows = lib.con.execute("SELECT b.id, b.source, m.sig FROM books b JOIN minhash m ON m.id = b.id").fetchall()
+    work = [
+        variants[Path(src).name][0] if Path(src).name in variants else str(Path(src).relative_to(books))
+        for _, src, _ in rows
+    ]
+    sig = np.stack([np.frombuffer(s, np.uint32) for _, _, s in rows])
+    sim = (sig[:, None, :] == sig[None, :, :]).mean(-1)
+    same = np.array([[a == b for b in work] for a in work])
+    upper = np.triu(np.ones_like(same), 1)
+    inside, across = sim[same & upper], sim[~same & upper]
+    return ([round(float(inside.min()), 3), round(float(np.median(inside)), 3)],
+            [round(float(across.max()), 3), round(float(np.quantile(across, 0.999)), 3)])  # fmt: skip
 
 
 if __name__ == "__main__":
