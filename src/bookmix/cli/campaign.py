@@ -75,30 +75,70 @@ def status(
 
 @app.command()
 def export(
-    target: Annotated[str, typer.Argument(help="Campaign folder, or `axolotl` followed by a trial id.")],
-    trial: Annotated[str | None, typer.Argument(help="With `axolotl`: the trial id (a unique prefix is enough).")] = None,
+    target: Annotated[str, typer.Argument(help="Campaign folder (results table), or `axolotl` / `hf` followed by what to export.")],
+    trial: Annotated[str | None, typer.Argument(help="axolotl: a trial id. hf: a run or trial folder, a dialogue "
+                                                 "(sft) folder, a campaign folder with --top K, or a trial id with --campaign.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="parquet or csv (results table).")] = "parquet",
-    campaign: Annotated[Path | None, typer.Option(help="With `axolotl`: the campaign folder (default: .).")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file (table) or folder (axolotl).")] = None,
+    campaign: Annotated[Path | None, typer.Option(help="The campaign folder a trial id belongs to (axolotl: default .).")] = None,
+    top: Annotated[int | None, typer.Option(help="hf from a campaign: export its K best trials that kept their weights.")] = None,
+    library: Annotated[Path | None, typer.Option(help="hf: the library whose tokenizer to export (default: the run's own).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file (table) or folder (axolotl, hf).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Export a campaign's results table (`bookmix export CAMPAIGN --format csv`) or an Axolotl setup to retrain
-    one trial's recipe (`bookmix export axolotl TRIAL --campaign CAMPAIGN`)."""
+    """Export a campaign's results table (`bookmix export CAMPAIGN --format csv`), an Axolotl setup to retrain one
+    trial's recipe (`bookmix export axolotl TRIAL --campaign CAMPAIGN`), or trained models as Hugging Face folders
+    that transformers loads (`bookmix export hf RUN --out DIR`, `bookmix export hf CAMPAIGN --top 10 --out DIR`)."""
     from bookmix.campaign.export import export_axolotl, export_results
     from bookmix.errors import BookmixError
 
+    if target == "hf":
+        _export_hf(trial, campaign, top, library, out, json_out)
+        return
     if target == "axolotl" and trial is not None:
         path = export_axolotl(campaign or Path("."), trial, out)
         result = {"axolotl": str(path), "config": str(path / "axolotl.yaml")}
     else:
         if trial is not None:
-            raise BookmixError(f"export: unexpected argument {trial!r} (did you mean `bookmix export axolotl {trial}`?)")
+            raise BookmixError(f"export: unexpected argument {trial!r} (did you mean `bookmix export axolotl {trial}` "
+                               f"or `bookmix export hf {trial}`?)")
         path = export_results(target, fmt, out)
         result = {"path": str(path), "format": fmt}
     if json_out:
         print_json(result)
     else:
         console.print(f"wrote {path}")
+
+
+def _export_hf(source: str | None, campaign: Path | None, top: int | None, library: Path | None, out: Path | None,
+               json_out: bool) -> None:
+    from bookmix.campaign.export import HF_INDEX, export_hf_run, export_hf_top, export_hf_trial
+    from bookmix.errors import BookmixError
+
+    if source is None:
+        raise BookmixError("export hf: say what to export: a run folder, a campaign folder with --top K, or a trial id "
+                           "with --campaign CAMPAIGN")
+    if out is None:
+        raise BookmixError("export hf: --out DIR is required (the folder transformers will load)")
+    if top is not None:
+        if campaign is not None:
+            raise BookmixError("export hf: --top reads the campaign given as the argument; drop --campaign")
+        models = export_hf_top(source, top, out, library)
+    elif campaign is not None:
+        models = [export_hf_trial(campaign, source, out, library)]
+    else:
+        models = [export_hf_run(source, out, library)]
+    if json_out:
+        print_json({"models": [m.to_dict() for m in models], "index": str(out / HF_INDEX) if top is not None else None})
+        return
+    for m in models:
+        rank = f"#{m.rank} " if m.rank else ""
+        what = f"trial {m.trial_id}" if m.trial_id else m.source
+        score = f" (objective {m.objective:.4g})" if m.objective is not None else ""
+        console.print(f"{rank}{what}{score} [{m.kind}] → {m.out}")
+    if top is not None and len(models) < top:
+        console.print(f"[yellow]only {len(models)} of the top {top} trials still have their weights "
+                      f"(selection.top_k keeps the others' metrics only); see {out / HF_INDEX}[/]")
+    console.print("load with transformers: AutoModelForCausalLM.from_pretrained(DIR), AutoTokenizer.from_pretrained(DIR)")
 
 
 @app.command()
