@@ -15,8 +15,25 @@ from bookmix.cli import main
 transformers = pytest.importorskip("transformers")
 
 VOCAB = 400
-TRAIN_ARGS = ["--model", "nano", "--seq-len", "64", "--micro-batch", "16", "--lr", "3e-3", "--warmup", "5",
-              "--max-tokens", str(16 * 64 * 80), "--log-every", "20", "--device", "cpu", "--json"]
+TRAIN_ARGS = [
+    "--model",
+    "nano",
+    "--seq-len",
+    "64",
+    "--micro-batch",
+    "16",
+    "--lr",
+    "3e-3",
+    "--warmup",
+    "5",
+    "--max-tokens",
+    str(16 * 64 * 80),
+    "--log-every",
+    "20",
+    "--device",
+    "cpu",
+    "--json",
+]
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +49,21 @@ def trained(tmp_path_factory):
     recipe = root / "recipe.yaml"
     recipe.write_text(yaml.safe_dump({"books": [b.id for b in lib.books(split="train")], "epochs": 4, "seed": 1}))
     with torch.random.fork_rng():
-        assert main(["train", "--library", str(root / "lib"), "--recipe", str(recipe), "--out", str(root / "run"),
-                     *TRAIN_ARGS]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    "--library",
+                    str(root / "lib"),
+                    "--recipe",
+                    str(recipe),
+                    "--out",
+                    str(root / "run"),
+                    *TRAIN_ARGS,
+                ]
+            )
+            == 0
+        )
     return lib, root / "run"
 
 
@@ -43,7 +73,7 @@ def _heldout_loss(model, tokenizer, texts: list[str], block: int = 64) -> float:
     for text in texts:
         ids = tokenizer(text)["input_ids"][: block * 8]
         for lo in range(0, len(ids) - block, block):
-            x = torch.tensor([ids[lo:lo + block]])
+            x = torch.tensor([ids[lo : lo + block]])
             with torch.no_grad():
                 losses.append(float(model(input_ids=x, labels=x).loss))
     assert losses
