@@ -17,9 +17,13 @@ def run(
     executor: Annotated[str | None, typer.Option(help="local or ray (default: the YAML's executor.kind).")] = None,
     address: Annotated[str | None, typer.Option(help="Ray address: auto, HOST:PORT or ray://HOST:PORT.")] = None,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Run failed and diverged trials again.")] = False,
+    plan: Annotated[bool, typer.Option("--plan", help="Prepare the library, design round 0 and print the forecast by "
+                                       "stage against campaign.time_budget, with the plan's warnings; train nothing.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Start even when the forecast exceeds campaign.time_budget.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
 ) -> None:
-    """Run (or resume) a campaign: design → train → evaluate → analyse → report."""
+    """Run (or resume) a campaign: design → train → evaluate → analyse → report. Before training it forecasts the
+    time of each stage; over `campaign.time_budget` it refuses to start unless --force."""
     from bookmix.campaign.runner import run_campaign
     from bookmix.config import load_pipeline
 
@@ -28,11 +32,33 @@ def run(
         from bookmix.errors import BookmixError
 
         raise BookmixError(f"--executor: choose local or ray, got {executor!r}")
-    summary = run_campaign(cfg, executor=executor, address=address, retry_failed=retry_failed, show_progress=not json_out)
+    summary = run_campaign(cfg, executor=executor, address=address, retry_failed=retry_failed, show_progress=not json_out,
+                           plan_only=plan, force=force)
     if json_out:
         print_json(summary.to_dict())
         return
+    if plan:
+        _print_plan(summary)
+        return
     _print_summary(summary.to_dict())
+
+
+def _print_plan(summary) -> None:
+    from bookmix.campaign.forecast import format_plan
+
+    p = summary.plan
+    console.print(f"[bold]forecast[/] for {summary.campaign_dir} (the remaining work; library ready, round 0 designed):")
+    for line in format_plan(p):
+        console.print(line, highlight=False)
+    if not p.calibrated:
+        console.print("  [dim]uncalibrated: shipped defaults; `bookmix bench --model PRESET` measures this machine[/]")
+    if p.warnings:
+        for warning in p.warnings:
+            console.print(f"[yellow]plan: {warning}[/]")
+        if p.over_budget:
+            console.print("[yellow]`bookmix run` will refuse to start; --force starts anyway[/]")
+    else:
+        console.print("[green]no warnings[/]")
 
 
 def _print_summary(s: dict) -> None:
@@ -43,6 +69,14 @@ def _print_summary(s: dict) -> None:
             console.print(f"  {key}: {s[key]}")
     for note in s.get("notes", []):
         console.print(f"  [yellow]{note}[/]")
+    rows = s.get("forecast_vs_actual") or []
+    if rows:
+        from bookmix.forecast.units import human_seconds
+
+        console.print("  forecast vs actual: " + ", ".join(
+            f"{r['stage']} {human_seconds(r['forecast_s'])} / "
+            f"{human_seconds(r['actual_s']) if r['actual_s'] is not None else '-'}"
+            + (f" (×{r['ratio']:.2f})" if r["ratio"] is not None else "") for r in rows), highlight=False)
 
 
 @app.command()
