@@ -74,6 +74,7 @@ def test_forecast_counts_every_planned_trial_from_its_tokens(tmp_path, world_lib
     assert plan.over_budget and len(plan.warnings) == 1 and "campaign.time_budget is 1 s" in plan.warnings[0]
 
 
+@pytest.mark.slow
 def test_plan_then_budget_refusal_then_force(tmp_path, world_library, home):
     data = pipeline_dict(tmp_path / "c", world_library)
     data["campaign"]["time_budget"] = "2s"
@@ -123,5 +124,5 @@ def test_progress_shows_the_forecast_eta_and_closes_with_forecast_vs_actual(tmp_
     bar.started -= 200  # overrun: the forecast ETA stops at zero, it never goes negative
     assert bar.forecast_eta_seconds() == 0.0
     line = bar.finish()
-    assert line.startswith("forecast 120 s, took 3.3 min") and "forecast ÷ actual 0.60" in line
+    assert line.startswith("forecast 2.0 min, took 3.3 min") and "forecast ÷ actual 0.60" in line
     assert CampaignProgress(cfg, {"block_size": 64}, None, enabled=False).finish() is None

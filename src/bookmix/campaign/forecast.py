@@ -30,8 +30,6 @@ from bookmix.forecast import defaults
 from bookmix.forecast.units import human_seconds
 
 STAGES = ("search", "analysis", "verification", "dialogue", "report")
-REPORT_S = 5.0
-"""Building report.html: reading the store and the curves, a few seconds for a few hundred trials."""
 CHOICE_TOKENS = 4 * 64
 """A multiple-choice or minimal-pair item: about four candidates of ~64 tokens each, scored forward only."""
 
@@ -97,8 +95,9 @@ def suite_tokens(suite, lib) -> int:
     return total
 
 
-def _throughput_forecast(model: dict[str, Any], tokens: list[int], cfg: PipelineConfig, suite_tok: int,
-                         device: str):
+def _throughput_forecast(
+    model: dict[str, Any], tokens: list[int], cfg: PipelineConfig, suite_tok: int, n_tasks: int, device: str
+):
     from bookmix.forecast import Overheads, estimate, load_calibration
     from bookmix.models.config import ModelConfig
 
@@ -110,11 +109,19 @@ def _throughput_forecast(model: dict[str, Any], tokens: list[int], cfg: Pipeline
         evals=1,  # the trainer's held-out loss at the end (eval_every 0) ...
         eval_tokens=cfg.train.eval_windows * mcfg.block_size,
         suite_tokens=suite_tok,  # ... then the campaign's suite
+        suite_tasks=n_tasks,
         checkpoints=1,
     )
     dtype = "fp32" if device == "cpu" else "bf16"
-    return estimate(mcfg, tokens=tokens, device=device, calibration=calib, micro_batch=cfg.train.micro_batch,
-                    dtype=dtype, overheads=overheads)
+    return estimate(
+        mcfg,
+        tokens=tokens,
+        device=device,
+        calibration=calib,
+        micro_batch=cfg.train.micro_batch,
+        dtype=dtype,
+        overheads=overheads,
+    )
 
 
 def _units(cfg: PipelineConfig) -> tuple[int, int]:
@@ -141,7 +148,11 @@ def forecast_campaign(
 
     device = device or detect_device()
     block = int(model["block_size"])
-    by_recipe = {r["id"]: int(Recipe.from_dict(r).stream(lib, block).total_tokens) for r in recipes}
+    cap = cfg.train.max_tokens or None  # the trainer stops there
+    by_recipe = {}
+    for r in recipes:
+        n = int(Recipe.from_dict(r).stream(lib, block).total_tokens)
+        by_recipe[r["id"]] = min(n, cap) if cap else n
     specs = plan_search(cfg, recipes, model, 0, cfg.library_dir)
     done_ids: set[str] = set()
     done_stages: set[str] = set()
@@ -151,7 +162,9 @@ def forecast_campaign(
     todo = [by_recipe[s.recipe_id] for s in specs if s.trial_id not in done_ids]
     mean_tokens = max(1, round(sum(by_recipe.values()) / max(1, len(by_recipe))))
     trials_per_recipe = len(specs) / max(1, len(recipes))
-    rounds_left = sum(1 for r in range(1, cfg.search.rounds) if store is None or store.stage_done(f"design:{r}") is None)
+    rounds_left = sum(
+        1 for r in range(1, cfg.search.rounds) if store is None or store.stage_done(f"design:{r}") is None
+    )
     later = round(cfg.search.per_round * trials_per_recipe) * rounds_left
     n_verify = (1 + cfg.verification.baselines) * cfg.verification.seeds if cfg.verification.enabled else 0
     if "verification" in done_stages:
@@ -159,7 +172,9 @@ def forecast_campaign(
 
     suite = Suite.from_dict(cfg.eval.suite) if isinstance(cfg.eval.suite, dict) else Suite.load(cfg.suite_path)
     s_tok = suite_tokens(suite, lib)
-    fc = _throughput_forecast(model, [*todo, mean_tokens] if todo else [mean_tokens], cfg, s_tok, device)
+    fc = _throughput_forecast(
+        model, [*todo, mean_tokens] if todo else [mean_tokens], cfg, s_tok, len(suite.tasks), device
+    )
     rows = fc.rows
     per_trial = [r.seconds for r in rows[: len(todo)]]
     mean_trial = rows[-1].seconds
@@ -174,27 +189,53 @@ def forecast_campaign(
         units = math.ceil(len(seconds) / pack)
         return (units * (startup + compile_s) + sum(seconds)) / min(workers, units)
 
-    stages = [StageForecast("search", trials_s(per_trial + [mean_trial] * later), len(per_trial) + later,
-                            f"{len(per_trial)} round-0 trials ({sum(todo):,} tokens) + {later} in later rounds")]
+    stages = [
+        StageForecast(
+            "search",
+            trials_s(per_trial + [mean_trial] * later),
+            len(per_trial) + later,
+            f"{len(per_trial)} round-0 trials ({sum(todo):,} tokens) + {later} in later rounds",
+        )
+    ]
     if cfg.analysis.enabled and "analysis" not in done_stages:
         n = len(specs) + later
-        stages.append(StageForecast("analysis", defaults.ANALYSIS_FIXED_S + defaults.ANALYSIS_PER_TRIAL_S * n, 0,
-                                    "shipped default: 60 s + 0.05 s a trial"))
+        stages.append(
+            StageForecast(
+                "analysis",
+                defaults.ANALYSIS_FIXED_S + defaults.ANALYSIS_PER_TRIAL_S * n,
+                0,
+                f"default: {defaults.ANALYSIS_FIXED_S:g} s + {defaults.ANALYSIS_PER_TRIAL_S:g} s a trial",
+            )
+        )
     if n_verify:
-        stages.append(StageForecast("verification", trials_s([mean_trial] * n_verify), n_verify,
-                                    f"{n_verify} trials of the mean recipe size"))
+        stages.append(
+            StageForecast(
+                "verification",
+                trials_s([mean_trial] * n_verify),
+                n_verify,
+                f"{n_verify} trials of the mean recipe size",
+            )
+        )
     if cfg.dialogue.enabled and "dialogue" not in done_stages:
-        stages.append(_dialogue_forecast(cfg, lib, fc, s_tok))
+        stages.append(_dialogue_forecast(cfg, lib, fc, s_tok, len(suite.tasks)))
     if cfg.report.enabled is not False:
-        stages.append(StageForecast("report", REPORT_S, 0, "fixed default"))
+        n = len(specs) + later + n_verify
+        report_s = defaults.REPORT_FIXED_S + defaults.REPORT_PER_TRIAL_S * n
+        stages.append(StageForecast("report", report_s, 0, "default, by trials"))
     tp = fc.throughput
-    plan = CampaignPlan(stages, device, tp.calibrated, tp.source, fc.assumptions["tokens_per_s"],
-                        budget_seconds=cfg.campaign.time_budget)
+    plan = CampaignPlan(
+        stages,
+        device,
+        tp.calibrated,
+        tp.source,
+        fc.assumptions["tokens_per_s"],
+        budget_seconds=cfg.campaign.time_budget,
+    )
     plan.warnings = plan_warnings(cfg, plan)
     return plan
 
 
-def _dialogue_forecast(cfg: PipelineConfig, lib, fc, s_tok: int) -> StageForecast:
+def _dialogue_forecast(cfg: PipelineConfig, lib, fc, s_tok: int, n_tasks: int) -> StageForecast:
     """``top`` fine-tunings: the chat data's tokens × epochs at the training rate, then one suite evaluation each."""
     tokens = 0
     try:
@@ -203,9 +244,17 @@ def _dialogue_forecast(cfg: PipelineConfig, lib, fc, s_tok: int) -> StageForecas
     except (OSError, ValueError):  # written by the library stage of a storyworld campaign: not there yet
         pass
     tps = fc.assumptions["tokens_per_s"]
-    one = tokens * cfg.dialogue.epochs * (1 - cfg.dialogue.heldout) / tps + s_tok / (3 * tps)
-    return StageForecast("dialogue", cfg.dialogue.top * one, 0,
-                         f"{cfg.dialogue.top} fine-tunings of {tokens:,} chat tokens × {cfg.dialogue.epochs} epochs")
+    one = (
+        tokens * cfg.dialogue.epochs * (1 - cfg.dialogue.heldout) / tps
+        + s_tok / (3 * tps)
+        + n_tasks * defaults.SUITE_TASK_S
+    )
+    return StageForecast(
+        "dialogue",
+        cfg.dialogue.top * one,
+        0,
+        f"{cfg.dialogue.top} fine-tunings of {tokens:,} chat tokens × {cfg.dialogue.epochs} epochs",
+    )
 
 
 def plan_warnings(cfg: PipelineConfig, plan: CampaignPlan) -> list[str]:
@@ -216,8 +265,11 @@ def plan_warnings(cfg: PipelineConfig, plan: CampaignPlan) -> list[str]:
         out.append(
             f"over budget: the forecast is {human_seconds(plan.total_seconds)}, campaign.time_budget is "
             f"{human_seconds(plan.budget_seconds or 0)}"
-            + ("" if plan.calibrated else f" (uncalibrated defaults: `bookmix bench --model {cfg.model.preset}` "
-               "measures this machine)")
+            + (
+                ""
+                if plan.calibrated
+                else f" (uncalibrated defaults: `bookmix bench --model {cfg.model.preset}` measures this machine)"
+            )
         )
     return out
 
