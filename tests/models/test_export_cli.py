@@ -132,3 +132,24 @@ def test_export_hf_of_a_dialogue_layer_carries_the_chat_template(trained, tmp_pa
     assert tok.convert_ids_to_tokens(ids)[0] == "<|user|>" and tok.convert_ids_to_tokens(ids)[-1] == "<|assistant|>"
     hf = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "hf")
     assert hf.config.vocab_size == len(tok)
+
+
+def test_export_hf_of_a_packed_run(trained, tmp_path, capsys):
+    """`bookmix train-pack` writes one run folder per recipe, exactly like `bookmix train`: each exports the same way."""
+    lib, _ = trained
+    ids = [b.id for b in lib.books(split="train")]
+    recipes = tmp_path / "recipes.jsonl"
+    recipes.write_text("\n".join(json.dumps({"books": ids[i : i + 3], "seed": i}) for i in (0, 2)) + "\n")
+    argv = ["train-pack", "--library", str(lib.path), "--recipes", str(recipes), "--out", str(tmp_path / "runs")]
+    argv += ["--model", "nano", "--seq-len", "64", "--pack", "2", "--max-tokens", str(8 * 64 * 4), "--micro-batch", "8"]
+    assert main([*argv, "--device", "cpu", "--json"]) == 0
+    run = json.loads(capsys.readouterr().out)["results"][1]["out"]
+    assert main(["export", "hf", run, "--out", str(tmp_path / "hf"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["models"][0]["kind"] == "run"
+    hf = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "hf", dtype=torch.float32).eval()
+    from bookmix.training.checkpoint import load_model
+
+    ours, _, _ = load_model(run)
+    x = torch.tensor([[1, 2, 3, 4, 5, 6]])
+    with torch.no_grad():
+        assert (hf(input_ids=x).logits - ours(x)[0]).abs().max().item() < 1e-4
