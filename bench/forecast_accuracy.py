@@ -3,6 +3,7 @@
     python bench/forecast_accuracy.py                                   # runs (a) and (b) on this machine's CPU
     python bench/forecast_accuracy.py --device cuda --presets nano micro small --targets 60 120 180
     python bench/forecast_accuracy.py --campaign examples/demo.yaml     # (c): a whole campaign, by stage
+    python bench/forecast_accuracy.py --real-books ../shared/books     # (c): a small campaign on 40 real books
 
 Training runs (``--presets``; each run sized to take about its ``--targets`` seconds, trained in this process with
 ``bookmix.training.loop.train`` on random tokens, its time measured). Each measured run is forecast three ways:
@@ -140,9 +141,57 @@ def run_training_cases(args, device_key: str, tmp: Path) -> None:
         print(f"  {name:6s} {how:14s} {statistics.median(rs):6.2f}  ({min(rs):.2f}–{max(rs):.2f})")
 
 
+REAL_PIPELINE = {
+    "campaign": {"name": "real-books"},
+    "search": {
+        "designs": [{"design": "random", "n": 6, "books_per_set": 3, "seed": 0, "recipe": {"sparsity": {"keep": 0.05}}}]
+    },
+    "model": {"preset": "nano", "overrides": {"n_layer": 2, "n_head": 2, "d_model": 64, "block_size": 128}},
+    "train": {"micro_batch": 16, "lr": 0.003, "warmup": 5},
+    "seeds": {"seeds": [0], "replicates": 0.34, "replicate_seeds": 1},
+    "eval": {
+        "suite": {
+            "name": "real",
+            "tasks": [{"name": "heldout", "type": "heldout_loss", "max_books": 2, "tokens_per_book": 2048, "by": []}],
+            "objective": {"metric": "heldout/bpb", "direction": "minimize"},
+        }
+    },
+    "selection": {"top_k": 3},
+    "analysis": {"enabled": True},
+    "report": {"enabled": "auto"},
+    "executor": {"kind": "local", "workers": 1, "threads": 2, "pack": 4},
+}
+"""A small real-book campaign (--real-books): 6 recipes of 3 books read at 5% (~30k tokens a trial) + 2 replicates of
+the demo's tiny nano shape, analysis and report: a few minutes on two CPU cores."""
+
+
+def real_books_pipeline(books: Path, tmp: Path, n_en: int = 30, n_ru: int = 10) -> Path:
+    """Ingest the first ``n_en`` English and ``n_ru`` Russian books of ``books`` (../shared/books) and write the
+    pipeline above over that library; returns the pipeline's path."""
+    import yaml
+
+    from bookmix.library import ingest
+
+    src = tmp / "real-src"
+    src.mkdir(parents=True, exist_ok=True)
+    for lang, n in (("en", n_en), ("ru", n_ru)):
+        for f in sorted((books / lang).glob("*.txt.gz"))[:n]:
+            (src / f.name).symlink_to(f.resolve())
+    t0 = time.perf_counter()
+    report = ingest([src], tmp / "real-lib", tokenizer="train:4096", holdout=0.1, workers=1)
+    print(f"ingested {n_en} + {n_ru} real books in {time.perf_counter() - t0:.0f} s: {report}")
+    data = {**REAL_PIPELINE, "library": {"path": str(tmp / "real-lib")}}
+    path = tmp / "real-books.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
 def run_campaign_case(args, tmp: Path) -> None:
     from bookmix.campaign.runner import run_campaign
     from bookmix.config import load_pipeline
+
+    if args.real_books:
+        args.campaign = str(real_books_pipeline(Path(args.real_books), tmp))
 
     if args.calibrate:
         cfg = preset(args.calibrate)
@@ -188,6 +237,7 @@ def main() -> None:
     p.add_argument("--eval-windows", type=int, default=16)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--campaign", help="a pipeline YAML: forecast and measure a whole campaign by stage instead")
+    p.add_argument("--real-books", help="../shared/books: ingest 40 of them and run a small real-book campaign")
     p.add_argument("--campaign-out", help="folder for the campaign runs (default: a temporary one)")
     p.add_argument("--calibrate", help="with --campaign: bench this preset first (default: uncalibrated)")
     p.add_argument("--json", action="store_true", help="with --campaign: also print each run as one JSON line")
@@ -206,7 +256,7 @@ def main() -> None:
         f"device {device_key} ({args.device}), torch {torch.__version__}, threads {torch.get_num_threads()}, "
         f"peak {peak_flops(device_key) / 1e9:.1f} GFLOP/s, seq_len {args.seq_len}, vocab {args.vocab}; {load()}"
     )
-    if args.campaign:
+    if args.campaign or args.real_books:
         run_campaign_case(args, tmp)
     else:
         run_training_cases(args, device_key, tmp)

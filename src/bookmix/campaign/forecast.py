@@ -147,6 +147,13 @@ def forecast_campaign(
     from bookmix.recipes import Recipe
 
     device = device or detect_device()
+    if "base" in model:  # fine-tune mode: a Hugging Face base, not one of our shapes
+        plan = CampaignPlan([], device, False, "none", 0.0, budget_seconds=cfg.campaign.time_budget)
+        plan.warnings = [
+            "no forecast in fine-tune mode (model.hf_base): the forecaster knows bookmix's own model shapes only"
+            + ("; campaign.time_budget cannot be checked" if cfg.campaign.time_budget is not None else "")
+        ]
+        return plan
     block = int(model["block_size"])
     cap = cfg.train.max_tokens or None  # the trainer stops there
     by_recipe = {}

@@ -57,7 +57,7 @@ class CampaignSummary:
 
     def forecast_vs_actual(self) -> list[dict[str, Any]]:
         """One row per forecast stage, with the measured seconds and forecast ÷ actual where both exist."""
-        if self.plan is None or self.planned_only:
+        if self.plan is None or self.planned_only or not self.plan.stages:
             return []
         rows = []
         for s in self.plan.stages:
@@ -436,7 +436,7 @@ def run_campaign(
                     console.print(f"[yellow]plan: {warning}[/]")
 
             trackers = Trackers(cfg.trackers, campaign_dir, cfg.campaign.name, log)
-            progress = CampaignProgress(cfg, model, lib, enabled=show_progress, forecast_total=plan.total_seconds)
+            progress = CampaignProgress(cfg, model, lib, enabled=show_progress, forecast_total=plan.total_seconds if plan.stages else None)
 
             def on_result(spec: TrialSpec, res: TrialResult) -> None:
                 trackers.log_trial(spec, res)
