@@ -28,6 +28,17 @@ class CampaignSection(_Section):
     """Campaign name: used in logs, trackers and as the default folder name."""
     out: Path | None = None
     """Campaign folder (results database, trial folders, report). Default: ``campaigns/<name>`` beside the YAML."""
+    time_budget: float | None = None
+    """Wall time you allow the campaign: seconds, or a duration with a unit ("45m", "8h", "1.5d"). Before training,
+    `bookmix run` forecasts the remaining stages and refuses to start when the forecast exceeds it (``--force``
+    starts anyway); `bookmix run --plan` shows the forecast beside it. None: no budget."""
+
+    @field_validator("time_budget", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> float | None:
+        from bookmix.forecast.units import parse_duration
+
+        return None if v is None else parse_duration(v)
 
 
 class StoryworldSpec(_Section):

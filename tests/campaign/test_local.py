@@ -154,3 +154,41 @@ def test_export_axolotl(campaign, tmp_path):
 
     model = AutoModelForCausalLM.from_pretrained(out / "init_model")
     assert model.config.hidden_size == 32 and model.config.num_hidden_layers == 1
+
+
+def test_export_hf_top_k_and_one_trial(campaign, tmp_path):
+    """`bookmix export hf CAMPAIGN --top K`: the K best trials that kept their weights, best first, each a folder
+    transformers loads with the library's tokenizer; a trial by id; a trial whose weights retention deleted is refused."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from bookmix.training.checkpoint import load_model
+
+    camp, _, _ = campaign
+    proc = bookmix_cli("export", "hf", str(camp), "--top", "2", "--out", str(tmp_path / "top"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    models = json.loads(proc.stdout)["models"]
+    ranked = db_rows(camp, "SELECT id FROM trials WHERE state='completed' ORDER BY objective ASC")
+    with_weights = [t for (t,) in ranked if (camp / "trials" / t / "checkpoint").is_dir()]
+    assert [m["trial_id"] for m in models] == with_weights[:2] and [m["rank"] for m in models] == [1, 2]
+    index = json.loads((tmp_path / "top" / "models.json").read_text())
+    assert [m["trial_id"] for m in index["models"]] == with_weights[:2]
+
+    best = tmp_path / "top" / f"01-{with_weights[0]}"
+    hf = AutoModelForCausalLM.from_pretrained(best, dtype=torch.float32).eval()
+    tok = AutoTokenizer.from_pretrained(best)
+    ours, _, _ = load_model(camp / "trials" / with_weights[0])
+    ids = torch.tensor([tok("Every morning the baker walked to the river.")["input_ids"]])
+    with torch.no_grad():
+        assert (hf(input_ids=ids).logits - ours(ids)[0]).abs().max().item() < 1e-4
+
+    proc = bookmix_cli("export", "hf", with_weights[1][:8], "--campaign", str(camp), "--out", str(tmp_path / "one"),
+                       "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["models"][0]["trial_id"] == with_weights[1]
+    assert (tmp_path / "one" / "tokenizer.json").is_file()
+
+    gone = [t for (t,) in ranked if t not in with_weights]
+    assert gone  # top_k 2: retention deleted the weights of the trials below it (verification trials keep theirs)
+    proc = bookmix_cli("export", "hf", str(camp / "trials" / gone[0]), "--out", str(tmp_path / "gone"))
+    assert proc.returncode == 2 and "weights were deleted" in proc.stderr

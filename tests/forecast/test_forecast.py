@@ -6,7 +6,7 @@ import pytest
 
 from bookmix.errors import BookmixError
 from bookmix.forecast import Overheads, estimate, tokens_per_book
-from bookmix.forecast.defaults import default_mfu, default_pack_speedup
+from bookmix.forecast.defaults import ANALYSIS_FIXED_S, ANALYSIS_PER_TRIAL_S, default_mfu, default_pack_speedup
 from bookmix.forecast.hardware import GPUS
 from bookmix.models.config import preset
 
@@ -84,7 +84,8 @@ def test_campaign_packs_and_spreads_over_gpus():
     s = camp.assumptions["pack_speedup"]
     assert s == pytest.approx(default_pack_speedup(8, one.throughput.mfu)) and 1 < s <= 8
     pack_s = 10 + 30 / 3 + 8 * single.compute_s / s  # warm compile cache after each GPU's first pack
-    assert row.campaign_seconds == pytest.approx(math.ceil(125 / 2) * pack_s + 20 + 60 + 0.05 * 1000)
+    analysis_s = ANALYSIS_FIXED_S + ANALYSIS_PER_TRIAL_S * 1000
+    assert row.campaign_seconds == pytest.approx(math.ceil(125 / 2) * pack_s + 20 + analysis_s)
     assert row.campaign_flops == pytest.approx(1000 * single.flops)
     # memory of a pack: eight models' tensors, one CUDA context
     assert row.memory_bytes > 7 * (single.memory_bytes - 2**30)

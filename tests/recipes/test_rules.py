@@ -66,7 +66,7 @@ def test_cluster_blocks_keep_each_cluster_together():
         seq = labels[perm]
         assert sorted(perm.tolist()) == list(range(9))
         assert (np.diff(seq) != 0).sum() == 3  # 4 blocks: each cluster (and the unclustered) appears as one run
-    with pytest.raises(BookmixError, match="run clustering first"):
+    with pytest.raises(BookmixError, match="bookmix recipe cluster"):
         order_books("cluster_blocks", {"cluster": np.full(3, -1)}, 3, np.random.default_rng(0))
 
 

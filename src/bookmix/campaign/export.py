@@ -1,4 +1,5 @@
-"""Exports of a campaign: the results table (Parquet or CSV) and an Axolotl setup to retrain one trial's recipe.
+"""Exports: a campaign's results table (Parquet or CSV), an Axolotl setup to retrain one trial's recipe, and Hugging
+Face folders of trained models (a run, a trial, a dialogue layer, or a campaign's top k).
 
 The Axolotl export is for users who want to train a recipe with Axolotl instead of bookmix's trainer. It writes
 
@@ -16,12 +17,13 @@ import json
 import math
 import shutil
 import tempfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from bookmix.campaign.status import open_store, results_table
 from bookmix.errors import BookmixError, require
-from bookmix.utils.io import atomic_open, atomic_write_text
+from bookmix.utils.io import atomic_open, atomic_write_json, atomic_write_text
 
 DECODE_BATCH = 1024
 """Windows decoded per tokenizer call (batched in Rust; bounds memory for streams of millions of windows)."""
@@ -153,3 +155,154 @@ def export_axolotl(campaign_dir: str | Path, trial: str, out: str | Path | None 
     cfg = {k: v for k, v in cfg.items() if v is not None}
     atomic_write_text(out / "axolotl.yaml", header + yaml.safe_dump(cfg, sort_keys=False))
     return out
+
+
+# ---- Hugging Face folders: `bookmix export hf` ----------------------------------------------------------------------
+# One entry point for everything that holds trained weights: a run folder (`bookmix train`, `bookmix train-pack`), a
+# campaign trial (its folder, or its id with the campaign), a dialogue layer (`bookmix sft`, or a campaign's
+# dialogue/<trial id>/: exported with its chat template), a fine-tune trial (its merged hf/ folder is copied), and the
+# top k trials of a campaign in one call.
+HF_INDEX = "models.json"
+"""With --top: OUT/models.json lists the exported trials, best first, with their objectives."""
+
+
+@dataclass(frozen=True)
+class HFExport:
+    """One exported model: where it came from and where it went."""
+
+    source: str
+    """The run (or trial, or dialogue) folder read."""
+    out: str
+    kind: str
+    """``run``, ``trial``, ``dialogue`` (chat template included) or ``finetune`` (its merged hf/ copied)."""
+    tokenizer: str | None
+    """The tokenizer.json exported beside the weights."""
+    trial_id: str | None = None
+    rank: int | None = None
+    objective: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _run_folder(path: Path) -> Path:
+    return path.parent if path.name == "checkpoint" else path
+
+
+def _campaign_of(run: Path) -> Path | None:
+    """The campaign folder a trial folder lives in (CAMPAIGN/trials/<id>), or None."""
+    camp = run.resolve().parent.parent
+    return camp if run.resolve().parent.name == "trials" and (camp / "campaign.sqlite").exists() else None
+
+
+def _library_of(run: Path, library: str | Path | None) -> Path | None:
+    """The library whose tokenizer the model reads: the one given, else the one its checkpoint or trial names."""
+    if library is not None:
+        return Path(library)
+    from bookmix.training.checkpoint import read_checkpoint
+
+    ckpt = read_checkpoint(run)
+    named = ((ckpt.config.get("meta") or {}).get("library")) if ckpt is not None else None
+    if named:
+        return Path(named)
+    camp = _campaign_of(run)
+    if camp is not None:
+        return Path(json.loads(find_trial(camp, run.name)["spec"])["library"])
+    return None
+
+
+def export_hf_run(source: str | Path, out: str | Path, library: str | Path | None = None) -> HFExport:
+    """Export one run, trial or dialogue folder as a Hugging Face folder that ``AutoModelForCausalLM`` and
+    ``AutoTokenizer`` load."""
+    from bookmix.models.export import export_hf
+    from bookmix.training.checkpoint import read_checkpoint
+    from bookmix.training.finetune import HF_DIR
+    from bookmix.training.sft import SFT_RESULT, TOKENIZER, export_chat_hf
+
+    run, out = _run_folder(Path(source)), Path(out)
+    if not run.is_dir():
+        raise BookmixError(f"{source}: no such folder (give a run folder, a campaign trial or a campaign with --top)")
+    trial_id = run.name if _campaign_of(run) else None
+    ckpt = read_checkpoint(run)
+    if ckpt is None or ckpt.config.get("finetune"):
+        if (run / HF_DIR / "config.json").is_file() and (run / "result.json").is_file():  # a finished fine-tune trial
+            _copy_tree(run / HF_DIR, out)  # LoRA already merged, the base's tokenizer beside it
+            tok = out / TOKENIZER
+            return HFExport(str(run), str(out), "finetune", str(tok) if tok.exists() else None, trial_id)
+        if ckpt is not None:
+            raise BookmixError(f"{run}: a fine-tune run that has not finished (no {HF_DIR}/ yet); resume it first")
+        camp = _campaign_of(run)
+        if camp is not None:
+            raise BookmixError(f"{run}: this trial's weights were deleted (it fell outside the campaign's top-k "
+                               "weights kept, selection.top_k); export one of the top trials, or "
+                               f"`bookmix export hf {camp} --top K`")
+        if (run / "campaign.sqlite").exists():
+            raise BookmixError(f"{run}: a campaign folder: give --top K (the K best trials) or a trial id with "
+                               f"--campaign {run}")
+        raise BookmixError(f"{run}: no checkpoint here (expected checkpoint/state.json): not a run or trial folder")
+    if (run / SFT_RESULT).is_file() or ((run / TOKENIZER).is_file() and ckpt.config.get("sft")):
+        export_chat_hf(run, out)  # the dialogue layer's own tokenizer (chat tokens) and chat template
+        return HFExport(str(run), str(out), "dialogue", str(run / TOKENIZER), trial_id)
+    lib = _library_of(run, library)
+    if lib is None:
+        raise BookmixError(f"{run}: the checkpoint does not name its library; give --library DIR (its tokenizer.json "
+                           "is exported with the model)")
+    tok = lib / "tokenizer.json"
+    if not tok.is_file():
+        raise BookmixError(f"{lib}: no tokenizer.json here (is it a bookmix library?); give --library DIR")
+    export_hf(run, out, tokenizer_json=tok)
+    return HFExport(str(run), str(out), "trial" if trial_id else "run", str(tok), trial_id)
+
+
+def _copy_tree(src: Path, out: Path) -> None:
+    """Copy a folder's files into ``out``, each through a temporary name."""
+    out.mkdir(parents=True, exist_ok=True)
+    for f in sorted(src.iterdir()):
+        if f.is_file():
+            tmp = out / f".{f.name}.tmp"
+            shutil.copyfile(f, tmp)
+            tmp.replace(out / f.name)
+
+
+def export_hf_trial(campaign_dir: str | Path, trial: str, out: str | Path, library: str | Path | None = None) -> HFExport:
+    """Export a campaign trial given by id (a unique prefix is enough)."""
+    row = find_trial(campaign_dir, trial)
+    res = export_hf_run(Path(campaign_dir) / "trials" / row["id"], out, library)
+    return HFExport(**{**res.to_dict(), "trial_id": row["id"], "objective": row["objective"]})
+
+
+def export_hf_top(campaign_dir: str | Path, top: int, out: str | Path, library: str | Path | None = None) -> list[HFExport]:
+    """The ``top`` best completed trials that still have their weights, each into ``OUT/<rank>-<trial id>/``, best
+    first, listed in ``OUT/models.json``. Trials whose weights retention deleted are skipped (said in the index)."""
+    from bookmix.campaign.retention import ranked
+    from bookmix.campaign.status import maximizes
+
+    if top < 1:
+        raise BookmixError(f"--top: must be ≥ 1, got {top}")
+    campaign_dir, out = Path(campaign_dir), Path(out)
+    with open_store(campaign_dir) as store:
+        rows = ranked(store, maximizes(campaign_dir))
+    if not rows:
+        raise BookmixError(f"{campaign_dir}: no completed trial with an objective yet (see `bookmix status {campaign_dir}`)")
+    from bookmix.training.checkpoint import read_checkpoint
+
+    def has_weights(trial_id: str) -> bool:
+        folder = campaign_dir / "trials" / trial_id
+        return read_checkpoint(folder) is not None or (folder / "hf" / "config.json").is_file()
+
+    done: list[HFExport] = []
+    skipped: list[str] = []  # better trials than the last exported whose weights retention deleted
+    for t in rows:
+        if len(done) == top:
+            break
+        if not has_weights(t["id"]):
+            skipped.append(t["id"])
+            continue
+        res = export_hf_run(campaign_dir / "trials" / t["id"], out / f"{len(done) + 1:02d}-{t['id']}", library)
+        done.append(HFExport(**{**res.to_dict(), "trial_id": t["id"], "rank": len(done) + 1, "objective": t["objective"]}))
+    if not done:
+        raise BookmixError(f"{campaign_dir}: no completed trial has its weights any more (selection.keep_weights)")
+    atomic_write_json(out / HF_INDEX, {"campaign": str(campaign_dir.resolve()), "top": top,
+                                       "models": [d.to_dict() for d in done],
+                                       "skipped_without_weights": skipped})
+    return done

@@ -1,5 +1,6 @@
-"""The campaign's progress bar (rich, on stderr) with an ETA that starts from the forecast and then follows the
-trials actually measured in this session."""
+"""The campaign's progress bar (rich, on stderr) with two ETAs: the one measured from this session's trials (the
+forecast's per-trial time until the first trial ends), and the campaign forecast's (its total, made before training,
+minus the time elapsed) — and, when the campaign ends, one line comparing the forecast with the time it took."""
 
 from __future__ import annotations
 
@@ -34,16 +35,22 @@ class _EtaColumn(ProgressColumn):
 
     def render(self, task) -> Text:
         eta = self.owner.eta_seconds()
-        if eta is None:
-            return Text("eta -:--:--", style="progress.remaining")
-        h, rem = divmod(int(eta), 3600)
-        return Text(f"eta {h}:{rem // 60:02d}:{rem % 60:02d}", style="progress.remaining")
+        text = f"eta {_clock(eta)}" if eta is not None else "eta -:--:--"
+        planned = self.owner.forecast_eta_seconds()
+        if planned is not None:
+            text += f" (forecast {_clock(planned)})"
+        return Text(text, style="progress.remaining")
+
+
+def _clock(seconds: float) -> str:
+    h, rem = divmod(int(seconds), 3600)
+    return f"{h}:{rem // 60:02d}:{rem % 60:02d}"
 
 
 class CampaignProgress:
     """Counts finished trials over all planned ones; ETA = remaining trials × seconds per trial ÷ workers."""
 
-    def __init__(self, cfg, model: dict, lib, enabled: bool = True) -> None:
+    def __init__(self, cfg, model: dict, lib, enabled: bool = True, forecast_total: float | None = None) -> None:
         from bookmix.cli.app import console
 
         self.cfg = cfg
@@ -55,6 +62,8 @@ class CampaignProgress:
         self.finished = 0
         self.measured: list[float] = []
         self.forecast: float | None = None
+        self.forecast_total = forecast_total
+        """The campaign forecast's total seconds, made before training (``campaign.forecast``)."""
         self.started = time.time()
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
@@ -107,3 +116,22 @@ class CampaignProgress:
         if per_trial is None:
             return None
         return max(0, self.total - self.finished) * per_trial / self.workers
+
+    def forecast_eta_seconds(self) -> float | None:
+        """What the campaign forecast says is left: its total minus the time elapsed (0 once overrun)."""
+        if self.forecast_total is None:
+            return None
+        return max(0.0, self.forecast_total - (time.time() - self.started))
+
+    def finish(self) -> str | None:
+        """The closing line, forecast against the time it took (printed when the bar is shown); None without one."""
+        if self.forecast_total is None:
+            return None
+        from bookmix.forecast.units import human_seconds
+
+        took = time.time() - self.started
+        line = (f"forecast {human_seconds(self.forecast_total)}, took {human_seconds(took)} "
+                f"(forecast ÷ actual {self.forecast_total / max(took, 1e-9):.2f})")
+        if self.enabled:
+            self.progress.console.print(f"campaign {self.cfg.campaign.name}: {line}")
+        return line

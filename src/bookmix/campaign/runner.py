@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from bookmix.campaign.executors import make_executor
+from bookmix.campaign.forecast import CampaignPlan, forecast_campaign, format_plan
 from bookmix.campaign.lock import CampaignLock
 from bookmix.campaign.plan import plan_out_of_sample, plan_search, plan_verification
 from bookmix.campaign.progress import CampaignProgress
@@ -47,6 +48,28 @@ class CampaignSummary:
     report: Path | None = None
     notes: list[str] = field(default_factory=list)
     dialogue: Path | None = None
+    plan: CampaignPlan | None = None
+    """The forecast made before training (``campaign.forecast``); None if it could not be made."""
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    """Measured wall time of each stage run in this session (the library stage, then those the plan forecasts)."""
+    planned_only: bool = False
+    """``bookmix run --plan``: the library and round 0's recipes are ready, nothing was trained."""
+
+    def forecast_vs_actual(self) -> list[dict[str, Any]]:
+        """One row per forecast stage, with the measured seconds and forecast ÷ actual where both exist."""
+        if self.plan is None or self.planned_only or not self.plan.stages:
+            return []
+        rows = []
+        for s in self.plan.stages:
+            actual = self.stage_seconds.get(s.stage)
+            ratio = s.seconds / actual if actual else None
+            rows.append({"stage": s.stage, "forecast_s": round(s.seconds, 2),
+                         "actual_s": None if actual is None else round(actual, 2),
+                         "ratio": None if ratio is None else round(ratio, 3)})
+        actual = sum(self.stage_seconds.get(s.stage, 0.0) for s in self.plan.stages)
+        rows.append({"stage": "total", "forecast_s": round(self.plan.total_seconds, 2), "actual_s": round(actual, 2),
+                     "ratio": round(self.plan.total_seconds / actual, 3) if actual else None})
+        return rows
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +81,10 @@ class CampaignSummary:
             "report": str(self.report) if self.report else None,
             "dialogue": str(self.dialogue) if self.dialogue else None,
             "notes": self.notes,
+            "plan": self.plan.to_dict() if self.plan else None,
+            "planned_only": self.planned_only,
+            "stage_seconds": {k: round(v, 2) for k, v in self.stage_seconds.items()},
+            "forecast_vs_actual": self.forecast_vs_actual(),
         }
 
 
@@ -367,8 +394,15 @@ def run_campaign(
     address: str | None = None,
     retry_failed: bool = False,
     show_progress: bool = True,
+    plan_only: bool = False,
+    force: bool = False,
 ) -> CampaignSummary:
-    """Run (or resume) the campaign a pipeline describes. Raises BookmixError before any work when something is off."""
+    """Run (or resume) the campaign a pipeline describes. Raises BookmixError before any work when something is off.
+
+    Before training, the remaining stages are forecast (``campaign.forecast``): logged, returned in the summary, and
+    checked against ``campaign.time_budget``; a forecast over the budget refuses to start unless ``force``. With
+    ``plan_only`` the run stops there: the library is ready and round 0 designed (both stored, so the real run reuses
+    them), nothing is trained."""
     t0 = time.time()
     preflight(cfg)
     kind = executor or cfg.executor.kind
@@ -393,7 +427,10 @@ def run_campaign(
             from bookmix.evals.suite import Suite
             from bookmix.library import Library
 
+            stage_seconds: dict[str, float] = {}
+            t_stage = time.time()
             lib_dir = prepare_library(cfg, store, log)
+            stage_seconds["library"] = time.time() - t_stage
             lib = Library.open(lib_dir)
             maximize = Suite.load(cfg.suite_path).objective.direction == "maximize"
             model = cfg.trial_model(lib.vocab_size)
@@ -402,8 +439,31 @@ def run_campaign(
 
                 check_tokenizer(Path(model["base"]), lib)
 
+            t_stage = time.time()
+            recipes0 = design_round(cfg, lib, store, 0, maximize)
+            plan = forecast_campaign(cfg, lib, model, recipes0, store)
+            design_s = time.time() - t_stage  # designing round 0 belongs to the search stage
+            for line in format_plan(plan):
+                log.info("forecast:%s", line)
+            for warning in plan.warnings:
+                log.warning("plan: %s", warning)
+            if plan_only:
+                return CampaignSummary(campaign_dir, store.counts(), time.time() - t0, plan=plan, planned_only=True,
+                                       stage_seconds=stage_seconds)
+            if plan.over_budget and not force:
+                raise BookmixError(
+                    f"{cfg.source or 'pipeline'}: campaign.time_budget: {plan.warnings[0]}; nothing was trained. "
+                    "Shrink the campaign (fewer recipes, seeds or rounds, a smaller model), raise the budget, or run "
+                    "with --force to start anyway (`bookmix run PIPELINE --plan` shows the forecast by stage)"
+                )
+            if show_progress:
+                from bookmix.cli.app import console
+
+                for warning in plan.warnings:
+                    console.print(f"[yellow]plan: {warning}[/]")
+
             trackers = Trackers(cfg.trackers, campaign_dir, cfg.campaign.name, log)
-            progress = CampaignProgress(cfg, model, lib, enabled=show_progress)
+            progress = CampaignProgress(cfg, model, lib, enabled=show_progress, forecast_total=plan.total_seconds if plan.stages else None)
 
             def on_result(spec: TrialSpec, res: TrialResult) -> None:
                 trackers.log_trial(spec, res)
@@ -412,23 +472,44 @@ def run_campaign(
             ex = make_executor(kind, store, cfg.executor, log, on_result, address=address)
             notes: list[str] = []
             with progress:
+                t_stage = time.time() - design_s
                 for r in range(cfg.search.rounds):
                     recipes = design_round(cfg, lib, store, r, maximize)
                     run_trials(ex, store, plan_search(cfg, recipes, model, r, lib_dir), progress)
                     _retain(cfg, store, maximize, log)
+                if cfg.analysis.enabled:  # out-of-sample trials train like search trials: timed with the search
+                    out_of_sample_stage(cfg, lib, store, ex, progress, model)
+                stage_seconds["search"] = time.time() - t_stage
                 findings = proposal = None
                 if cfg.analysis.enabled:
-                    out_of_sample_stage(cfg, lib, store, ex, progress, model)
+                    t_stage = time.time()
                     findings, proposal = analysis_stage(cfg, lib, store, log, maximize)
+                    stage_seconds["analysis"] = time.time() - t_stage
                 verification = None
                 if cfg.verification.enabled:
+                    t_stage = time.time()
                     verification = verification_stage(cfg, lib, store, ex, progress, model, proposal, maximize)
                     _retain(cfg, store, maximize, log)
-            dialogue = dialogue_stage(cfg, store, log, maximize, notes)
-            report = report_stage(cfg, log, notes)
+                    stage_seconds["verification"] = time.time() - t_stage
+                t_stage = time.time()
+                dialogue = dialogue_stage(cfg, store, log, maximize, notes)
+                if cfg.dialogue.enabled:
+                    stage_seconds["dialogue"] = time.time() - t_stage
+                t_stage = time.time()
+                report = report_stage(cfg, log, notes)
+                if cfg.report.enabled is not False:
+                    stage_seconds["report"] = time.time() - t_stage
+                progress.finish()
             counts = store.counts()
             log.info("campaign finished: %s", counts)
-            return CampaignSummary(campaign_dir, counts, time.time() - t0, findings, verification, report, notes, dialogue)
+            summary = CampaignSummary(campaign_dir, counts, time.time() - t0, findings, verification, report, notes,
+                                      dialogue, plan=plan, stage_seconds=stage_seconds)
+            for row in summary.forecast_vs_actual():
+                log.info("forecast vs actual: %s %s s forecast, %s s measured, ratio %s", row["stage"],
+                         row["forecast_s"], row["actual_s"], row["ratio"])
+            atomic_write_json(campaign_dir / "forecast.json", {"plan": plan.to_dict(), "stage_seconds": stage_seconds,
+                                                               "forecast_vs_actual": summary.forecast_vs_actual()})
+            return summary
         finally:
             if trackers is not None:
                 trackers.close()

@@ -17,6 +17,15 @@ app.add_typer(library_app, name="library")
 
 LibraryOpt = Annotated[Path, typer.Option("--library", "-l", help="The library folder.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+ExecutorOpt = Annotated[str, typer.Option(help="local (processes on this machine) or ray (a Ray cluster or a local instance).")]
+AddressOpt = Annotated[str | None, typer.Option(help="Ray cluster address (auto or HOST:PORT); none starts a local instance.")]
+
+
+def _bar(label: str, disable: bool) -> Progress:
+    return Progress(
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+        console=console, transient=True, disable=disable,
+    )
 
 
 @library_app.command("ingest")
@@ -38,13 +47,16 @@ def ingest_cmd(
     author_field: Annotated[str | None, typer.Option(help="hf: column holding the author.")] = None,
     lang_field: Annotated[str | None, typer.Option(help="hf: column holding the language.")] = None,
     year_field: Annotated[str | None, typer.Option(help="hf: column holding the year.")] = None,
+    subjects_field: Annotated[str | None, typer.Option(help="hf: column holding subjects (a list, or '|'-separated).")] = None,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Clean, deduplicate and tokenize books into LIBRARY (resumable: re-run the same command after a kill)."""
     from bookmix.library import Library, ingest
     from bookmix.library.sources import HFFields
 
-    fields = HFFields(text_field, id_field, title_field, author_field, lang_field, year_field)
+    fields = HFFields(text_field, id_field, title_field, author_field, lang_field, year_field, subjects_field)
     with Progress(
         TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
         console=console, transient=True, disable=json_out,
@@ -57,6 +69,7 @@ def ingest_cmd(
         report = ingest(
             sources, library, tokenizer=tokenizer, holdout=holdout, holdout_books=holdout_books, seed=seed,
             workers=workers, metadata=metadata or [], min_chars=min_chars, hf_fields=fields, progress=progress,
+            executor=executor, address=address,
         )
     stats = Library.open(library).stats()
     if json_out:
@@ -143,3 +156,126 @@ def fetch_cmd(
     )
     for book_id, reason in result.failed.items():
         console.print(f"[yellow]failed[/] {book_id}: {escape(reason)}", highlight=False)
+
+
+@library_app.command("dedup")
+def dedup_cmd(
+    library: LibraryOpt,
+    threshold: Annotated[float | None, typer.Option(help="Estimated Jaccard of token 5-gram sets at which two books are near-duplicates (default 0.5).")] = None,
+    workers: Annotated[int, typer.Option(help="Processes (local) or CPUs of a local Ray instance.")] = 1,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Find near-duplicate books (MinHash/LSH): mark each cluster's copies with dup_of = its canonical book (the one
+    with the most characters). Nothing is deleted; designs leave marked books out unless include_duplicates is set.
+    Resumable: signatures already in the catalog are reused."""
+    from bookmix.library import Library
+    from bookmix.library.dedup import dedup
+
+    lib = Library.open(library)
+    with _bar("sign", json_out) as bar:
+        task = bar.add_task("sign", total=None)
+        given = {"threshold": threshold} if threshold is not None else {}  # else the API's default
+        report = dedup(lib, **given, workers=workers, executor=executor, address=address,
+                       progress=lambda done, total: bar.update(task, completed=done, total=total))  # fmt: skip
+    if json_out:
+        print_json({**report.to_dict(), "clusters_list": report.clusters_list})
+        return
+    console.print(
+        f"{report.books} books ({report.signed} signed now): {report.clusters} clusters of near-duplicates, "
+        f"{report.duplicates} books marked dup_of their canonical book, in {report.seconds:.1f}s",
+        highlight=False,
+    )
+
+
+@library_app.command("score")
+def score_cmd(
+    library: LibraryOpt,
+    model: Annotated[str | None, typer.Option(help="Reference model for q_ppl/q_bpb: a bookmix checkpoint folder or a Hugging Face causal LM (folder or hub name).")] = None,
+    rescore: Annotated[bool, typer.Option(help="Clear the signals and score every book again (e.g. another --model).")] = False,
+    windows: Annotated[int | None, typer.Option(help="Windows per book, evenly spread from its first token to its last (default 16).")] = None,
+    window_tokens: Annotated[int | None, typer.Option(help="Tokens per window for the text signals (default 256).")] = None,
+    where: Annotated[str | None, typer.Option(help="Only books matching this SQL expression.")] = None,
+    device: Annotated[str | None, typer.Option(help="Device of the reference model (default: cuda when present).")] = None,
+    workers: Annotated[int, typer.Option(help="Processes (local) or CPUs of a local Ray instance.")] = 1,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Per-book quality signals (q_ocr, q_repeat, q_lang, q_read; q_ppl and q_bpb with --model) from windows spread
+    over each whole book, as catalog columns. Resumable: books already scored are skipped."""
+    from bookmix.library import Library
+    from bookmix.library.score import score
+
+    factory, name = None, None
+    if model is not None:
+        from bookmix.evals.reference import reference_factory
+
+        factory, name = reference_factory(model, device)
+    lib = Library.open(library)
+    with _bar("score", json_out) as bar:
+        task = bar.add_task("score", total=None)
+        given = {k: v for k, v in (("windows", windows), ("window_tokens", window_tokens)) if v is not None}
+        report = score(lib, reference=factory, reference_name=name, rescore=rescore, **given,
+                       where=where, workers=workers, executor=executor, address=address,
+                       progress=lambda done, total: bar.update(task, completed=done, total=total))  # fmt: skip
+    if json_out:
+        print_json(report.to_dict())
+        return
+    console.print(f"scored {report.scored} books ({report.books - report.scored} already were) in {report.seconds:.1f}s", highlight=False)
+
+
+@library_app.command("select")
+def select_cmd(
+    library: LibraryOpt,
+    top: Annotated[int, typer.Option(help="How many books.")],
+    by: Annotated[str, typer.Option(help="Score expression over catalog columns, higher = better, e.g. \"-q_bpb - 5 * q_ocr\".")],
+    where: Annotated[str | None, typer.Option(help="SQL expression restricting the candidates.")] = None,
+    split: Annotated[str, typer.Option(help="train or holdout.")] = "train",
+    include_duplicates: Annotated[bool, typer.Option(help="Also consider books marked as near-duplicates.")] = False,
+    out: Annotated[Path | None, typer.Option(help="Write the chosen ids here, one a line (atomic).")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """The best N books by a score expression (ties by id: the same catalog always gives the same books)."""
+    from bookmix.library import Library
+    from bookmix.library.select import select_top
+    from bookmix.utils.io import atomic_write_text
+
+    sel = select_top(Library.open(library), top, by, where=where, split=split, include_duplicates=include_duplicates)
+    if out is not None:
+        atomic_write_text(out, "".join(f"{i}\n" for i in sel.ids))
+    if json_out:
+        print_json(sel.to_dict())
+        return
+    table = Table("rank", "id", "score")
+    for k, (i, v) in enumerate(zip(sel.ids, sel.scores, strict=True)):
+        table.add_row(str(k + 1), i, f"{v:.4g}")
+    console.print(table)
+    console.print(f"{len(sel.ids)} of {sel.candidates} candidates ({sel.unscored} without a score left out)", highlight=False)
+
+
+@library_app.command("learn-weights")
+def learn_weights_cmd(
+    campaign: Annotated[Path, typer.Argument(help="A campaign folder with completed search trials.")],
+    signals: Annotated[list[str] | None, typer.Option("--signal", help="A per-book column (repeatable; default: every q_* column).")] = None,
+    library: Annotated[Path | None, typer.Option("--library", "-l", help="The library, when the campaign's has moved.")] = None,
+    min_z: Annotated[float, typer.Option(help="Keep signals whose |weight| is at least this many standard errors in the expression.")] = 2.0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Which per-book signals predict a better model in this campaign's trials: weights, their standard errors, the
+    leave-one-out R², and the score expression for `library select --by`."""
+    from bookmix.analysis.book_quality import weights_from_campaign
+
+    w = weights_from_campaign(campaign, signals, library)
+    expr = w.expression(min_z)
+    if json_out:
+        print_json({**w.to_dict(), "expression": expr})
+        return
+    table = Table("signal", "weight", "stderr")
+    for s, v, e in zip(w.signals, w.weights, w.stderr, strict=True):
+        table.add_row(s, f"{v:+.4g}", f"{e:.2g}")
+    console.print(table)
+    note = "" if w.loo_r2 > 0 else " (≤ 0: these signals do not predict the objective here)"
+    console.print(f"{w.n_trials} trials, leave-one-out R² {w.loo_r2:.2f}{note}", highlight=False)
+    console.print(f"--by \"{escape(expr)}\"", highlight=False)

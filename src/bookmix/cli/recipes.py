@@ -87,11 +87,15 @@ def design_cmd(
     if "design" not in block:
         raise BookmixError("--design: which design (random, stratified, dirichlet, ...)?")
     cfg = parse_design(block)
-    recipes = run_design(cfg, Library.open(library))
+    notes: list[str] = []  # e.g. the library was clustered first because the design balances over clusters
+    recipes = run_design(cfg, Library.open(library), notes)
     save_recipes(out, recipes)
     if json_out:
-        print_json({"out": str(out), "design": cfg.design, "n": len(recipes), "ids": [r.id for r in recipes]})
+        print_json({"out": str(out), "design": cfg.design, "n": len(recipes), "ids": [r.id for r in recipes],
+                    "notes": notes})
         return
+    for note in notes:
+        console.print(f"[yellow]{note}[/]")
     console.print(f"{len(recipes)} recipes ({cfg.design}, seed {cfg.seed}) → {out}")
 
 

@@ -91,6 +91,9 @@ class Overheads:
     """Tokens per held-out evaluation. Forward only: a third of a training token's FLOPs, at the same MFU."""
     suite_tokens: int = 0
     """Tokens the campaign's eval suite reads per trial after training (forward only); 0 outside a campaign."""
+    suite_tasks: int = 0
+    """Tasks of that suite: each costs ``SUITE_TASK_S`` beyond its FLOPs (items, batching, bootstrap); 0 outside a
+    campaign."""
     checkpoints: int | None = None
     """Checkpoints written per run. None: the trainer's default, the final one plus one every 10 minutes of
     training (``TrainConfig.checkpoint_seconds`` = 600)."""
@@ -122,10 +125,19 @@ def resolve_overheads(o: Overheads, device: str, n_layer: int) -> tuple[float, b
 
 
 # ---- campaign-level costs ---------------------------------------------------------------------------------------
-ANALYSIS_FIXED_S = 60.0
-"""Loading results, the noise floor, datamodel regression and the surrogate: about a minute on a workstation CPU."""
+ANALYSIS_FIXED_S = 2.0
+"""Loading results, the noise floor, datamodel regression and the surrogate. Measured: 1.5 s for the demo's 26 trials
+on a loaded 2-core CPU (bench/forecast_accuracy.py --campaign examples/demo.yaml); it was 60 s until then, which
+made a small campaign's analysis forecast 40× too long."""
 ANALYSIS_PER_TRIAL_S = 0.05
-"""Regression and surrogate fits grow with the trials (cross-validated ridge/LightGBM over a few thousand rows)."""
+"""Regression and surrogate fits grow with the trials: 1000 trials over a 1M-book pool fit in under a minute
+(bench/analysis_scale.py's target)."""
+REPORT_FIXED_S = 0.5
+REPORT_PER_TRIAL_S = 0.005
+"""report.html: 0.14 s for the demo's 26 trials; a 1000-trial report (bench/report_scale.py) a few seconds."""
+SUITE_TASK_S = 0.5
+"""Per eval task and trial beyond its FLOPs: reading cached items, padding batches, 1000 bootstrap resamples. The
+demo's 3-task suite took 3.1 s a trial on a 2-core CPU shared with others (load 6–9), most of it outside the FLOPs."""
 VERIFY_TRIALS = 10
 """Verification: the proposal and random baselines of the same size, 5 seeds each."""
 

@@ -237,7 +237,7 @@ def estimate(
     startup_s, compile_on, compile_s = defaults.resolve_overheads(o, spec.key, cfg.n_layer)
     fpt = cfg.flops_per_token(t)
     forward_s_per_token = (fpt / 3) / tp.flops_per_s  # evaluation: forward only, a third of the training FLOPs
-    eval_s = (o.evals * o.eval_tokens + o.suite_tokens) * forward_s_per_token
+    eval_s = (o.evals * o.eval_tokens + o.suite_tokens) * forward_s_per_token + o.suite_tasks * defaults.SUITE_TASK_S
     ckpt_bytes = 12 * cfg.total_params  # FP32 weights + AdamW moments (gradients are not saved)
     one_checkpoint_s = ckpt_bytes / (o.disk_gbs * 1e9) + o.checkpoint_fixed_s
     watts = spec.tdp_w

@@ -2,6 +2,28 @@
 
 from __future__ import annotations
 
+import math
+import re
+
+_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(s|sec|m|min|h|d)?\s*$")
+_UNIT_S = {None: 1.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: float | int | str) -> float:
+    """Seconds from ``90``, ``"90s"``, ``"45m"``, ``"8h"``, ``"1.5d"``; ValueError naming the accepted forms."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration such as 8h, 45m or 3600 (seconds), got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        m = _DURATION.match(str(value).lower())
+        if not m:
+            raise ValueError(f"expected a duration such as 8h, 45m, 90s or 1.5d, got {value!r}")
+        seconds = float(m.group(1)) * _UNIT_S[m.group(2)]
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"must be a positive duration, got {value!r}")
+    return seconds
+
 
 def human_seconds(s: float) -> str:
     """55 s, 14.9 min, 2.3 h, 3.1 days: the unit a person would say."""

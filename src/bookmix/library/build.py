@@ -20,9 +20,8 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from bookmix.library import catalog, columns
 from bookmix.library import tokenizer as toks
 from bookmix.library.book import Book
 from bookmix.library.clean import clean
+from bookmix.library.parallel import run_units
 from bookmix.library.process import Processed, init_worker, process
 from bookmix.library.readers import Rejected, kind_of, read
 from bookmix.library.sidecar import load_sidecars
@@ -83,11 +83,15 @@ def ingest(
     sample_bytes: int = DEFAULT_SAMPLE_BYTES,
     commit_seconds: float = COMMIT_EVERY_S,
     progress: Callable[[int, int | None], None] | None = None,
+    executor: str = "local",
+    address: str | None = None,
 ) -> IngestReport:
     """Ingest ``sources`` (files, folders, ``hf:NAME[:SPLIT]``) into the library folder ``library``.
 
     Re-running the same call after a crash or a kill finishes the work; re-running it after success adds nothing.
-    Raises BookmixError when the library ends up with no book at all.
+    ``executor="ray"`` reads and encodes books as Ray tasks (``address``: a cluster, else a local instance with
+    ``workers`` CPUs) while this process stays the one writer; results are taken in source order, so the catalog and
+    the token store come out the same as from a one-process ingest. Raises BookmixError when the library ends up with no book at all.
     """
     t0 = time.perf_counter()
     root = Path(library)
@@ -128,7 +132,7 @@ def ingest(
             split_of = _splitter(fraction, seed, held_names)
             driver = _Driver(con, writer, split_of, report, commit_seconds)
             done = report.skipped
-            for result in _run(jobs, root, meta["vocab_size"], min_chars, workers):
+            for result in _run(jobs, root, meta["vocab_size"], min_chars, workers, executor, address):
                 driver.add(result)
                 done += 1
                 if progress is not None:
@@ -150,29 +154,16 @@ def ingest(
 
 
 # -- the run: in-process for one worker, a process pool with a bounded queue for more -------------------------------
-def _run(jobs: Iterator[Job], root: Path, vocab_size: int, min_chars: int, workers: int) -> Iterator[Processed]:
+def _run(
+    jobs: Iterator[Job], root: Path, vocab_size: int, min_chars: int, workers: int, executor: str, address: str | None
+) -> Iterator[Processed]:
+    """Processed jobs: in this process (one local worker), from a process pool (as they finish) or from Ray tasks (in
+    job order, so a cluster ingest lays out the catalog and the token store exactly as a one-process ingest)."""
     args = (str(root / toks.TOKENIZER_NAME), vocab_size, min_chars)
-    if workers == 1:
-        init_worker(*args, single_thread=False)  # one process: let the Rust tokenizer use its thread pool
-        yield from map(process, jobs)
-        return
-    # spawn, not fork: the parent may hold a tokenizer (and its thread pool) that must not be forked mid-use.
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=init_worker, initargs=(*args, True)) as pool:
-        in_flight: set[Future] = set()
-        jobs = iter(jobs)
-        exhausted = False
-        while True:
-            while not exhausted and len(in_flight) < 2 * workers:  # memory: a few books per worker at most
-                job = next(jobs, None)
-                if job is None:
-                    exhausted = True
-                else:
-                    in_flight.add(pool.submit(process, job))
-            if not in_flight:
-                return
-            done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-            for fut in done:
-                yield fut.result()
+    one = executor == "local" and workers == 1  # one process: let the Rust tokenizer use its thread pool
+    init = partial(init_worker, *args, not one)
+    for _, result in run_units(process, jobs, executor=executor, workers=workers, address=address, ordered=executor == "ray", init=init):
+        yield result
 
 
 class _Driver:

@@ -249,6 +249,16 @@ def set_column(con: sqlite3.Connection, name: str, book_ids: Iterable[str], valu
     return cur.rowcount
 
 
+def ensure_column(con: sqlite3.Connection, name: str, sql_type: str) -> bool:
+    """Add a nullable column of ``sql_type`` to ``books`` unless it is there; True when it was added."""
+    if not _IDENT.match(name):
+        raise BookmixError(f"column name {name!r}: must be a plain identifier (letters, digits, underscore)")
+    if name in columns(con):
+        return False
+    con.execute(f'ALTER TABLE books ADD COLUMN "{name}" {sql_type}')
+    return True
+
+
 def _plain(value: Any) -> Any:
     """numpy scalars → Python scalars, so SQLite stores numbers as numbers."""
     return value.item() if hasattr(value, "item") else value

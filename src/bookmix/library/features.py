@@ -34,13 +34,7 @@ def text_features(text: str, tokens: np.ndarray, vocab_size: int) -> dict[str, f
     mean_word_len = sum(map(len, words)) / n_words
     head = [w.lower() for w in words[:TTR_WORDS]]
     ttr = len(set(head)) / max(len(head), 1)
-    sentences = max(len(_SENTENCE_END.findall(sample)), 1)
-    syllables = max(len(_VOWELS.findall(sample)), n_words)  # every word has at least one syllable
-    words_per_sentence = n_words / sentences
-    syllables_per_word = syllables / n_words
-    # Flesch reading ease (higher = easier) and the Flesch-Kincaid grade (higher = harder), from the same counts.
-    readability = 206.835 - 1.015 * words_per_sentence - 84.6 * syllables_per_word
-    difficulty = 0.39 * words_per_sentence + 11.8 * syllables_per_word - 15.59
+    readability, difficulty = flesch(sample, words)
     return {
         "mean_word_len": round(mean_word_len, 4),
         "ttr": round(ttr, 4),
@@ -48,6 +42,20 @@ def text_features(text: str, tokens: np.ndarray, vocab_size: int) -> dict[str, f
         "entropy": round(token_entropy(tokens, vocab_size), 4),
         "difficulty": round(difficulty, 3),
     }
+
+
+def flesch(text: str, words: list[str] | None = None) -> tuple[float, float]:
+    """(Flesch reading ease: higher = easier, Flesch-Kincaid grade: higher = harder), from the same counts."""
+    words = _WORD.findall(text) if words is None else words
+    n_words = max(len(words), 1)
+    sentences = max(len(_SENTENCE_END.findall(text)), 1)
+    syllables = max(len(_VOWELS.findall(text)), n_words)  # every word has at least one syllable
+    words_per_sentence = n_words / sentences
+    syllables_per_word = syllables / n_words
+    return (
+        206.835 - 1.015 * words_per_sentence - 84.6 * syllables_per_word,
+        0.39 * words_per_sentence + 11.8 * syllables_per_word - 15.59,
+    )
 
 
 def token_entropy(tokens: np.ndarray, vocab_size: int) -> float:

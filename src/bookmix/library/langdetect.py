@@ -9,6 +9,7 @@ import re
 from collections import Counter
 
 _WORD = re.compile(r"[^\W\d_]+")
+_CYRILLIC = re.compile("[\u0400-\u04ff]+")
 # Short, very frequent function words that rarely occur in the other languages' texts.
 _STOPWORDS = {
     "en": {"the", "and", "of", "to", "was", "he", "that", "his", "with", "which", "you", "it"},
@@ -22,10 +23,10 @@ SAMPLE_CHARS = 20_000  # a few pages are plenty; the guess must stay cheap besid
 
 def detect(text: str) -> str:
     sample = text[:SAMPLE_CHARS] if len(text) <= 3 * SAMPLE_CHARS else _spread(text)
-    letters = [c for c in sample if c.isalpha()]
-    if len(letters) < 50:
+    n_letters = sum(map(str.isalpha, sample))  # C-level loops: a detect runs per scored window, not just per book
+    if n_letters < 50:
         return ""
-    cyrillic = sum("\u0400" <= c <= "\u04ff" for c in letters) / len(letters)
+    cyrillic = sum(map(str.isalpha, "".join(_CYRILLIC.findall(sample)))) / n_letters
     if cyrillic > 0.5:
         return "ru"
     words = Counter(w.lower() for w in _WORD.findall(sample))

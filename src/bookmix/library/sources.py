@@ -36,6 +36,7 @@ class HFFields:
     author: str | None = None
     lang: str | None = None
     year: str | None = None
+    subjects: str | None = None
 
 
 def expand_files(sources: list[str | os.PathLike]) -> list[Path]:
@@ -99,12 +100,34 @@ def hf_jobs(spec: str, fields: HFFields) -> Iterator[Job]:
                 meta["year"] = int(str(meta["year"])[:4].lstrip("+")) if not isinstance(meta["year"], int) else meta["year"]
             except ValueError:
                 del meta["year"]
-        used = {fields.text, *(getattr(fields, a) for a in ("title", "author", "lang", "year"))}
+        if fields.subjects and rec.get(fields.subjects) not in (None, "", []):
+            value = rec[fields.subjects]
+            meta["subjects"] = [str(v) for v in value] if isinstance(value, list | tuple) else str(value).split("|")
+        used = {fields.text, *(getattr(fields, a) for a in ("title", "author", "lang", "year", "subjects"))}
         for col, value in rec.items():
-            if col not in used and isinstance(value, str | int | float | bool) and len(str(value)) <= 500:
-                meta["extra"][col] = value  # small scalar columns (urls, dates, ids) kept as they came
-        text = rec[fields.text]
-        yield Job(key=f"hf:{name}:{split}#{rid}", source=f"hf:{name}:{split}#{rid}", text=text if isinstance(text, str) else "", meta=meta)
+            if col not in used and _small(value):
+                meta["extra"][col] = value  # small columns (urls, dates, ids, short lists) kept as they came
+        yield Job(key=f"hf:{name}:{split}#{rid}", source=f"hf:{name}:{split}#{rid}", text=record_text(rec[fields.text]), meta=meta)
+
+
+PAGE_BREAK = "\n\n"  # pages of a scanned book (a list of strings) join as paragraphs; cleaning tidies the rest
+
+
+def record_text(value: Any) -> str:
+    """A record's text: a string, or a list of page strings (scanned-book corpora store one string per page)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple) and all(isinstance(p, str) or p is None for p in value):
+        return PAGE_BREAK.join(p.strip("\n") for p in value if p and p.strip())
+    return ""  # anything else is rejected as empty text, with the source named
+
+
+def _small(value: Any) -> bool:
+    if isinstance(value, str | int | float | bool):
+        return len(str(value)) <= 500
+    if isinstance(value, list | tuple):
+        return len(value) <= 50 and all(isinstance(v, str | int | float | bool) for v in value) and len(str(value)) <= 500
+    return False
 
 
 def _require_datasets():

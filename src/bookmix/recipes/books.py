@@ -16,6 +16,8 @@ from bookmix.errors import BookmixError
 
 # What a stream needs (location, length, split) plus what orders may sort by.
 STREAM_COLUMNS = ("id", "tokens", "shard", "offset", "split", "year", "difficulty", "cluster")
+DUP_COLUMN = "dup_of"  # the canonical book's id on a near-duplicate (library/dedup.py), NULL elsewhere
+DUPLICATE = "duplicate"  # the table's boolean: marked by dedup
 _IN_CHUNK = 5000  # ids per "id IN (...)" query: well under SQLite's statement-length limit
 
 
@@ -76,7 +78,8 @@ class BookTable:
 def as_table(lib_or_table: Any, columns: Sequence[str] | None = None, where: str | None = None) -> BookTable:
     """Catalog columns of a Library (optionally filtered by a SQL ``where``) or of an in-memory column dict.
 
-    Holdout books stay in (with their ``split``) so that checks can name a holdout book as such; designs draw from
+    A boolean ``duplicate`` column comes along whenever the library has been deduplicated (see
+    :func:`without_duplicates`). Holdout books stay in (with their ``split``) so that checks can name a holdout book as such; designs draw from
     :func:`train_pool` of it.
     """
     if isinstance(lib_or_table, BookTable):
@@ -89,7 +92,11 @@ def as_table(lib_or_table: Any, columns: Sequence[str] | None = None, where: str
         if missing:
             raise BookmixError(f"catalog column {missing[0]!r}: not in the library {lib_or_table.path}")
         cols = list(dict.fromkeys(["id", "tokens", "split", *(columns or ())]))
-        table = BookTable(lib_or_table.table(cols, where=where))
+        data = lib_or_table.table(cols, where=where)
+        if DUP_COLUMN in have:  # few books are marked: list their ids (SQLite scans) rather than read the whole column
+            marked = lib_or_table.table(["id"], where=f"{DUP_COLUMN} IS NOT NULL")["id"]
+            data[DUPLICATE] = np.isin(data["id"].astype(str), marked.astype(str))
+        table = BookTable(data)
         # Catalog rows come in ingest order, which depends on which worker finished first: order by the content-hash
         # id so that a design's draws depend only on the books and the seed.
         return table.take(np.argsort(table["id"], kind="stable"))
@@ -103,6 +110,20 @@ def train_pool(table: BookTable) -> BookTable:
     if "split" not in table:
         return table
     return table.take(np.flatnonzero(table["split"] != "holdout"))
+
+
+def without_duplicates(table: BookTable) -> BookTable:
+    """The books no dedup marked as a near-duplicate of another: the default pool of designs. Reads the boolean
+    ``duplicate`` column of a library's table, or an in-memory table's ``dup_of`` (a canonical id, None or '')."""
+    if DUPLICATE in table:
+        marked = np.asarray(table[DUPLICATE], dtype=bool)
+    elif DUP_COLUMN in table:
+        marked = np.array(
+            [v is not None and v == v and v != "" for v in table[DUP_COLUMN]], dtype=bool
+        )  # v == v: not NaN
+    else:
+        return table
+    return table.take(np.flatnonzero(~marked))
 
 
 def books_table(lib: Any, book_ids: Sequence[str], field: str = "books") -> BookTable:

@@ -10,6 +10,8 @@ Pure numpy, so it runs wherever the library does (scikit-learn is not needed).
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -148,3 +150,49 @@ def cluster_books(
     if write:
         lib.set_column("cluster", ids, labels.tolist())
     return dict(zip(ids, labels.tolist(), strict=True))
+
+
+# ---- designs that need the labels: cluster on the spot, or name the command ------------------------------------------
+AUTO_CLUSTER_MAX_BOOKS = 5000
+"""A design that needs cluster labels on a library without them clusters it on the spot up to this many books; above
+it, it stops and names `bookmix recipe cluster` (the user picks k and sees the progress). Clustering reads up to 50k
+tokens of each book: 3–4.5 ms a book on 40 real books, one core of a shared 2-core machine (`bench/designs.py
+--cluster-library LIB`, median of 3), so 5000 books take about 20–30 s."""
+
+
+def auto_k(n_books: int) -> int:
+    """Clusters for a library of ``n_books`` when the user named none: √(n/2) (the usual rule of thumb), 2 to 32."""
+    return int(min(32, max(2, round(math.sqrt(n_books / 2)))))
+
+
+def cluster_command(lib: Any, k: int | None = None) -> str:
+    path = getattr(lib, "path", "LIBRARY")
+    return f"bookmix recipe cluster --library {path} --k {k or 32}"
+
+
+def has_clusters(lib: Any) -> bool:
+    """Whether any book of the library carries a cluster label (unset labels are -1)."""
+    col = lib.table(["cluster"])["cluster"]
+    return bool(len(col)) and bool((np.asarray(col) >= 0).any())
+
+
+def ensure_clusters(lib: Any, why: str, max_books: int | None = None) -> str | None:
+    """Cluster ``lib`` if no book has a label yet and it holds at most ``max_books`` books; returns a note saying what
+    was done (None when the labels were there). Larger libraries, and in-memory tables, get a BookmixError naming the
+    exact command to run. ``why`` says what needs the labels (``by: 'cluster'``, ``order: 'cluster_blocks'``)."""
+    if not hasattr(lib, "set_column"):
+        raise BookmixError(f"{why}: needs cluster labels, and an in-memory table has none; run the design on the "
+                           "library after `bookmix recipe cluster --library DIR`")
+    if has_clusters(lib):
+        return None
+    max_books = AUTO_CLUSTER_MAX_BOOKS if max_books is None else max_books
+    n = len(lib.table(["id"])["id"])
+    k = min(auto_k(n), n)
+    if n > max_books:
+        raise BookmixError(f"{why}: the library has no cluster labels yet, and clustering its {n} books takes a while; "
+                           f"run `{cluster_command(lib, k)}` first (k = topics; {k} is √(books/2))")
+    t0 = time.perf_counter()
+    labels = cluster_books(lib, k, seed=0)
+    found = len(set(labels.values()))
+    return (f"{why}: the library had no cluster labels, so its {n} books were clustered into {found} topics "
+            f"({time.perf_counter() - t0:.1f} s, seed 0); `{cluster_command(lib, k)}` chooses another k")

@@ -20,7 +20,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from bookmix.errors import BookmixError, ConfigError
-from bookmix.recipes.books import BookTable, as_table, train_pool
+from bookmix.recipes.books import BookTable, as_table, train_pool, without_duplicates
+from bookmix.recipes.clusters import cluster_command, ensure_clusters
 from bookmix.recipes.recipe import ORDERS, SEQUENCE_ORDERS, Grain, Order, Pattern, Recipe, Sparsity, load_recipes
 from bookmix.recipes.sampling import Groups, quota_fill, sample_distinct
 
@@ -50,14 +51,26 @@ class _Design(_Strict):
     seed: int = 0
     where: str | None = None
     """SQL over catalog columns restricting the pool, e.g. "lang = 'en' AND year >= 1850" (needs a Library)."""
+    include_duplicates: bool = False
+    """Keep books that ``bookmix library dedup`` marked as near-duplicates of another (``dup_of``) in the pool."""
+    order_by: str | None = None
+    """Score expression over catalog columns, higher = better (e.g. "-q_bpb - 5 * q_ocr"); with ``top``."""
+    top: int | None = None
+    """Restrict the pool to the ``top`` books by ``order_by`` (ties by id; unscored books left out; needs a Library)."""
     recipe: RecipeTemplate = Field(default_factory=RecipeTemplate)
 
-    @field_validator("n")
+    @field_validator("n", "top")
     @classmethod
     def _n(cls, v: int | None) -> int | None:
         if v is not None and v < 1:
             raise ValueError(f"must be ≥ 1, got {v}")
         return v
+
+    @model_validator(mode="after")
+    def _top_needs_order(self) -> _Design:
+        if (self.top is None) != (self.order_by is None):
+            raise ValueError("top: give top and order_by together (the best `top` books by `order_by`)")
+        return self
 
 
 class _Sized(_Design):
@@ -254,14 +267,60 @@ def make_design(name: str, lib_or_table: Any, n: int | None = None, seed: int = 
     return run_design(cfg, lib_or_table)
 
 
-def run_design(cfg: Any, lib_or_table: Any) -> list[Recipe]:
+def run_design(cfg: Any, lib_or_table: Any, notes: list[str] | None = None) -> list[Recipe]:
+    """The recipes of a parsed design. A design that needs cluster labels the library lacks clusters it first (small
+    libraries; a note says so in ``notes``) or fails naming `bookmix recipe cluster` (see ``ensure_clusters``)."""
+    notes = [] if notes is None else notes
     by = getattr(cfg, "by", None)
+    for why in _cluster_needs(cfg) if not _is_table(lib_or_table) else ():  # a table's labels are checked in _groups
+        note = ensure_clusters(lib_or_table, why)
+        if note:
+            notes.append(note)
+    if by is not None and not _is_table(lib_or_table) and by not in set(lib_or_table.columns()):
+        raise BookmixError(f"by: the library {lib_or_table.path} has no catalog column {by!r}; "
+                           f"columns: {', '.join(sorted(lib_or_table.columns()))}")
     catalog = as_table(lib_or_table, columns=[by] if by else None, where=cfg.where)
-    pool = train_pool(catalog)
+    pool = train_pool(catalog) if cfg.include_duplicates else without_duplicates(train_pool(catalog))
+    if cfg.top is not None:
+        pool = _top(cfg, lib_or_table, pool)
     if len(pool) == 0:
         raise BookmixError("design: the pool is empty (no train book matches)")
     rng = np.random.default_rng([cfg.seed, 0xDE51])
-    return _RUNNERS[cfg.design](cfg, pool, rng, catalog)
+    recipes = _RUNNERS[cfg.design](cfg, pool, rng, catalog)
+    # list and mutate designs (and the templates of any other) can bring 'cluster_blocks' in through their recipes
+    if any("cluster_blocks" in _orders_of(r) for r in recipes) and not _is_table(lib_or_table):
+        note = ensure_clusters(lib_or_table, "order: 'cluster_blocks'")
+        if note:
+            notes.append(note)
+    return recipes
+
+
+def _is_table(lib_or_table: Any) -> bool:
+    return isinstance(lib_or_table, dict | BookTable)
+
+
+def _cluster_needs(cfg: Any) -> list[str]:
+    """What in a design needs cluster labels before it runs: ``by: cluster`` or a 'cluster_blocks' order."""
+    needs = []
+    if getattr(cfg, "by", None) == "cluster":
+        needs.append("by: 'cluster'")
+    orders = [cfg.recipe.order, *(getattr(cfg, "orders", None) or [])]
+    if "cluster_blocks" in orders and not needs:
+        needs.append("order: 'cluster_blocks'")
+    return needs
+
+
+def _orders_of(r: Recipe) -> set[str]:
+    return {r.order, *(p.order for p in (r.phases or []))}
+
+
+def _top(cfg: Any, lib: Any, pool: BookTable) -> BookTable:
+    if not hasattr(lib, "con"):
+        raise BookmixError("design.top: choosing the best books needs a Library, not an in-memory table")
+    from bookmix.library.select import select_top
+
+    chosen = select_top(lib, cfg.top, cfg.order_by, where=cfg.where, include_duplicates=cfg.include_duplicates).ids
+    return pool.take(np.flatnonzero(np.isin(pool["id"].astype(str), np.asarray(chosen, dtype=str))))
 
 
 # -- shared pieces -----------------------------------------------------------------------------------------------------
@@ -319,7 +378,7 @@ def _groups(table: BookTable, by: str) -> Groups:
         raise BookmixError(f"by: the catalog has no column {by!r}")
     values = table[by]
     if by == "cluster" and (np.asarray(values) < 0).all():
-        raise BookmixError("by: 'cluster' is unset for every book; run clustering first (bookmix.recipes.clusters)")
+        raise BookmixError(f"by: 'cluster' is unset for every book; run `{cluster_command(None)}` first")
     if values.dtype == object:
         values = values.astype(str)
     return Groups(values)

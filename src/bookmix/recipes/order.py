@@ -58,5 +58,5 @@ def _column(columns: dict[str, np.ndarray], name: str, order: str, n: int) -> np
     if len(col) != n:  # pragma: no cover - internal misuse
         raise ValueError(f"column {name!r} has {len(col)} values for {n} books")
     if name == "cluster" and (col < 0).all():
-        raise BookmixError("order: 'cluster_blocks' needs cluster labels; run clustering first (recipes.clusters)")
+        raise BookmixError("order: 'cluster_blocks' needs cluster labels; run `bookmix recipe cluster --library DIR` first")
     return col

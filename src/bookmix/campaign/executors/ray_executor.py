@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from bookmix.campaign.executors.base import Executor, Unit
 from bookmix.campaign.spec import TrialResult, TrialSpec
-from bookmix.errors import BookmixError, require
 
 
 def _ray_unit(specs: list[dict], packed: bool | None = None) -> list[dict]:
@@ -43,18 +42,9 @@ class RayExecutor(Executor):
 
     def connect(self):
         """Connect to the cluster at ``address``, or start a local instance; returns (ray, started_here)."""
-        ray = require("ray", "cluster", "the Ray executor")
-        if ray.is_initialized():
-            return ray, False
-        try:
-            if self.address:
-                ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
-            else:
-                ray.init(num_cpus=self.settings.workers, include_dashboard=False, log_to_driver=False)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            where = self.address or "a local instance"
-            raise BookmixError(f"executor.address: cannot start or reach Ray at {where}: {exc}") from None
-        return ray, True
+        from bookmix.utils.ray import connect
+
+        return connect(self.address, self.settings.workers)
 
     def schedule(self, units: list[Unit]) -> None:
         ray, started_here = self.connect()
