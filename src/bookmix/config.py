@@ -187,6 +187,10 @@ class AnalysisSection(_Section):
     """Run ``bookmix.analysis.analyze`` once the search is done."""
     options: dict[str, Any] = Field(default_factory=dict)
     """Options passed to the analysis as its config."""
+    pilot: Path | None = None
+    """A finished pilot campaign (its folder or findings.json): before training, the agreement its split halves measured
+    is projected onto this campaign's trials (``bookmix run --plan`` prints it; below 0.5 it is a warning). Relative
+    paths resolve beside the pipeline."""
     out_of_sample: int = Field(0, ge=0)
     """Fresh recipes from the first search design (another seed) trained after the search but never fitted: the
     analysis predicts their outcome and reports predicted vs measured (findings.json ``out_of_sample``), the check

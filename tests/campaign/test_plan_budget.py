@@ -126,3 +126,39 @@ def test_progress_shows_the_forecast_eta_and_closes_with_forecast_vs_actual(tmp_
     line = bar.finish()
     assert line.startswith("forecast 2.0 min, took 3.3 min") and "forecast ÷ actual 0.60" in line
     assert CampaignProgress(cfg, {"block_size": 64}, None, enabled=False).finish() is None
+
+
+def test_plan_projects_a_pilots_agreement_and_warns_below_the_noise_floor(tmp_path, world_library, home):
+    """analysis.pilot: the agreement a pilot's split halves measured, projected onto this campaign before training;
+    a low one is a warning, like the time budget; a pilot without findings fails with the field's name."""
+    from bookmix.campaign.designs import initial_recipes
+    from bookmix.campaign.forecast import forecast_campaign
+    from bookmix.errors import BookmixError
+    from bookmix.library import Library
+
+    def pilot(folder, agreement):
+        folder.mkdir()
+        findings = {"n_trials": 50, "n_books": 10, "set_size": 3, "reliability": {"level": "books", "candidates": {
+            "books": {"rerun_agreement": agreement}}}}  # fmt: skip
+        (folder / "findings.json").write_text(json.dumps(findings))
+        return str(folder)
+
+    lib = Library.open(world_library)
+    data = pipeline_dict(tmp_path / "c", world_library, analysis={"enabled": True, "pilot": pilot(tmp_path / "p1", 0.9)})
+    cfg = parse_pipeline(data)
+    model = cfg.trial_model(lib.vocab_size)
+    recipes = initial_recipes(cfg.search.designs, lib)
+    plan = forecast_campaign(cfg, lib, model, recipes, device="cpu")
+    books = plan.power["levels"]["books"]
+    assert plan.power["trials"] == 5 and books["pilot_agreement"] == 0.9 and books["agreement"] < 0.9  # 5 vs 50 trials
+    assert plan.to_dict()["power"] == plan.power
+    low = [w for w in plan.warnings if w.startswith("below the noise floor")]
+    assert (books["agreement"] < 0.5) == bool(low)
+
+    weak = parse_pipeline({**data, "analysis": {"enabled": True, "pilot": pilot(tmp_path / "p2", 0.1)}})
+    plan = forecast_campaign(weak, lib, model, recipes, device="cpu")
+    assert any(w.startswith("below the noise floor: From the pilot (50 trials") for w in plan.warnings)
+
+    gone = parse_pipeline({**data, "analysis": {"enabled": True, "pilot": str(tmp_path / "nowhere")}})
+    with pytest.raises(BookmixError, match="analysis.pilot: .*nowhere.*no findings.json"):
+        forecast_campaign(gone, lib, model, recipes, device="cpu")

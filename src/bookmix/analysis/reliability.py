@@ -455,8 +455,12 @@ def pilot_sentence(plan: Mapping[str, Any]) -> str:
     )  # fmt: skip
 
 
-def pilot_plan_for(pilot: str | Path, trials: int | None, books_per_set: Sequence[int], library: str | Path | None):
-    """The power plan of ``bookmix estimate --pilot``: ``pilot`` is a campaign folder or its findings.json."""
+def pilot_plan_for(
+    pilot: str | Path, trials: int | None, books_per_set: Sequence[int], library: str | Path | None,
+    where: str = "--pilot",
+) -> dict[str, Any]:  # fmt: skip
+    """The power plan of ``bookmix estimate --pilot`` and ``analysis.pilot``: ``pilot`` is a campaign folder or its
+    findings.json; errors name ``where``."""
     import json
 
     from bookmix.errors import BookmixError
@@ -464,13 +468,13 @@ def pilot_plan_for(pilot: str | Path, trials: int | None, books_per_set: Sequenc
     path = Path(pilot)
     path = path / "findings.json" if path.is_dir() else path
     if not path.is_file():
-        raise BookmixError(f"--pilot: {path}: no findings.json (run the pilot campaign with the analysis on)")
+        raise BookmixError(f"{where}: {path}: no findings.json (run the pilot campaign with the analysis on)")
     if not trials:
-        raise BookmixError("--pilot: give --trials, the size of the campaign to plan")
+        raise BookmixError(f"{where}: give --trials, the size of the campaign to plan")
     try:
         findings = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as exc:
-        raise BookmixError(f"--pilot: {path}: not JSON ({exc})") from None
+        raise BookmixError(f"{where}: {path}: not JSON ({exc})") from None
     n_books = None
     if library is not None:
         from bookmix.library import Library
@@ -480,6 +484,6 @@ def pilot_plan_for(pilot: str | Path, trials: int | None, books_per_set: Sequenc
     try:
         plan = plan_from_pilot(findings, trials, per_set=per_set, library_books=n_books)
     except ValueError as exc:
-        raise BookmixError(f"--pilot: {path}: {exc}") from None
+        raise BookmixError(f"{where}: {path}: {exc}") from None
     plan["sentence"] = pilot_sentence(plan)
     return plan

@@ -53,6 +53,8 @@ class CampaignPlan:
     throughput_source: str
     tokens_per_s: float
     budget_seconds: float | None = None
+    power: dict[str, Any] | None = None
+    """With ``analysis.pilot``: the pilot's measured agreement projected onto this campaign (reliability.plan_from_pilot)."""
     warnings: list[str] = field(default_factory=list)
     """Said before any training (printed, logged, in --json). Add new checks in :func:`plan_warnings`."""
 
@@ -77,6 +79,7 @@ class CampaignPlan:
             "tokens_per_s": self.tokens_per_s,
             "budget_seconds": self.budget_seconds,
             "over_budget": self.over_budget,
+            "power": self.power,
             "warnings": self.warnings,
         }
 
@@ -244,6 +247,12 @@ def forecast_campaign(
         fc.assumptions["tokens_per_s"],
         budget_seconds=cfg.campaign.time_budget,
     )
+    if cfg.analysis.enabled and cfg.analysis.pilot is not None:
+        from bookmix.analysis.reliability import pilot_plan_for
+
+        per_set = round(sum(len(r.get("books") or []) for r in recipes) / max(1, len(recipes)))
+        plan.power = pilot_plan_for(cfg.resolve_path(cfg.analysis.pilot), len(specs) + later, [per_set],
+                                    cfg.library_dir, where="analysis.pilot")  # fmt: skip
     plan.warnings = plan_warnings(cfg, plan)
     return plan
 
@@ -284,7 +293,18 @@ def plan_warnings(cfg: PipelineConfig, plan: CampaignPlan) -> list[str]:
                 else f" (uncalibrated defaults: `bookmix bench --model {cfg.model.preset}` measures this machine)"
             )
         )
+    if plan.power is not None:
+        lv = plan.power["levels"].get(plan.power.get("level") or "books") or {}
+        if lv.get("agreement") is None or lv["agreement"] < LOW_AGREEMENT:
+            out.append("below the noise floor: " + plan.power["sentence"])
+    if cfg.analysis.enabled and cfg.seeds.replicates == 0:
+        out.append("seeds.replicates is 0: no recipe is trained twice, so the analysis cannot measure the seed noise "
+                   "its findings must beat")  # fmt: skip
     return out
+
+
+# Below this expected rerun agreement a campaign's ranking is mostly noise: warned about before training.
+LOW_AGREEMENT = 0.5
 
 
 def format_plan(plan: CampaignPlan) -> list[str]:
@@ -293,4 +313,6 @@ def format_plan(plan: CampaignPlan) -> list[str]:
     budget = f" of a {human_seconds(plan.budget_seconds)} budget" if plan.budget_seconds is not None else ""
     lines.append(f"  {'total':12s} {human_seconds(plan.total_seconds):>10s}{budget}")
     lines.append(f"  on {plan.device} at {plan.tokens_per_s:,.0f} tokens/s ({plan.throughput_source})")
+    if plan.power is not None:
+        lines.append(f"  power: {plan.power['sentence']}")
     return lines
