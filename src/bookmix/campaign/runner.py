@@ -169,7 +169,7 @@ def oriented_records(store: Store, maximize: bool, stages: tuple[str, ...] | Non
 
 def design_round(cfg: PipelineConfig, lib, store: Store, round: int, maximize: bool) -> list[dict[str, Any]]:
     """The recipes of a search round, made once and stored (a resumed campaign reuses them, never re-draws)."""
-    from bookmix.campaign.designs import initial_recipes, next_round_recipes
+    from bookmix.campaign.designs import initial_recipes, next_round_recipes, with_shelf
 
     name = f"design:{round}"
     done = store.stage_done(name)
@@ -193,6 +193,7 @@ def design_round(cfg: PipelineConfig, lib, store: Store, round: int, maximize: b
             raise BookmixError(f"search round {round}: no completed trial of earlier rounds to build on")
         records = oriented_records(store, maximize, ("search", "replicate"))
         recipes = next_round_recipes(records, parents, cfg.search.per_round, lib, seed=round, use_analysis=cfg.analysis.enabled)
+    recipes = with_shelf(recipes, cfg.search.probe_shelf)
     store.add_recipes(recipes, round)
     info: dict[str, Any] = {"recipes": [r["id"] for r in recipes]}
     if round == 0:
@@ -245,7 +246,7 @@ def verification_stage(
     maximize: bool,
 ) -> Path | None:
     """Train the proposal against R random baselines over S seeds, then compare them (``verify_stats``)."""
-    from bookmix.campaign.designs import baseline_recipes
+    from bookmix.campaign.designs import baseline_recipes, with_shelf
 
     if proposal is None:
         raise BookmixError("verification: the analysis made no proposal to verify")
@@ -253,6 +254,7 @@ def verification_stage(
     name = "verify:recipes"
     if store.stage_done(name) is None:
         baselines = baseline_recipes(proposal, cfg.verification.baselines, lib, seed=cfg.seeds.seeds[0])
+        proposal, *baselines = with_shelf([proposal, *baselines], cfg.search.probe_shelf)
         store.add_recipes([proposal, *baselines], round, design="verify")
         store.finish_stage(name, {"proposal": proposal["id"], "baselines": [b["id"] for b in baselines]})
     info = store.stage_done(name)
