@@ -4,8 +4,8 @@ the probes that ask about them. A campaign mixes the shelf into every recipe at 
 says whether it makes a model better at taking in and combining new knowledge.
 
 Per language: ``fact_books`` almanacs stating four facts (home, pet, tool, trade) of ``people_per_book`` invented
-people each, and ``rule_books`` primers teaching two rules (every place lies in a region, every creature kind has an
-ability) with worked examples on people of their own. Every two-hop chain joins a person's fact (an almanac) with a
+people each, and ``rule_books`` primers teaching two rules (each of four places lies in its region, each of four
+creature kinds has its ability) with worked examples on people of their own. Every two-hop chain joins a person's fact (an almanac) with a
 rule (a primer): its halves always live in different books. Three kinds of probe, each a multiple choice scored as a
 continuation:
 
@@ -20,7 +20,7 @@ Pure: the same settings give the same books and probes, byte for byte, on any ma
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bookmix.errors import BookmixError
 from bookmix.storyworld import books as B
@@ -82,7 +82,7 @@ def _settings(lang: str, seed: int, fact_books: int, people_per_book: int, rule_
     n = fact_books + rule_books
     return GeneratorSettings(
         books=n, seed=seed, tokens_per_book=tokens_per_book, mix={"fact": fact_books / n, "rule": rule_books / n},
-        people_per_fact_book=people_per_book, places=8, regions=4, creatures=8, objects=8, story_cast=8, choices=4,
+        people_per_fact_book=people_per_book, places=4, regions=4, creatures=4, objects=8, story_cast=8, choices=4,
         holdout_fraction=0.0, misleading_fraction=0.0, chat_pairs=0, difficulties=[1], lang=lang,
     )
 
@@ -100,9 +100,12 @@ def build_shelf(langs: list[str], seed: int = 0, fact_books: int = 3, people_per
             raise BookmixError(f"shelf: {lang}: could not plan {fact_books} fact and {rule_books} rule books")
         world = make_world(settings, counts["fact"], counts["rule"])
         plans = B.plan_books(settings, world)
-        writers = {"fact": B.write_fact, "rule": B.write_rule}
+        # Primers twice as long as almanacs: a primer's rules and worked examples are longer sentences than facts, and
+        # each rule should be read about as often as each fact (~10 times per read of the shelf).
+        rule_settings = replace(settings, tokens_per_book=2 * tokens_per_book)
         for plan in plans:
-            shelf.books.append(ShelfBook(_name(lang, plan.file), lang, plan.kind, writers[plan.kind](world, plan, settings)))
+            text = B.write_fact(world, plan, settings) if plan.kind == "fact" else B.write_rule(world, plan, rule_settings)
+            shelf.books.append(ShelfBook(_name(lang, plan.file), lang, plan.kind, text))
         shelf.probes += _probes(lang, settings, world, plans)
     return shelf
 
