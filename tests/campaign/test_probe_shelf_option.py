@@ -34,3 +34,16 @@ def test_with_shelf_sets_the_same_shelf_on_every_recipe():
     assert [r["books"] for r in out] == [r["books"] for r in recipes] and out[1]["epochs"] == 2
     assert all(r["id"] != o["id"] for r, o in zip(recipes, out, strict=True))
     assert with_shelf(out, shelf) == out  # idempotent: a proposal already carrying the shelf keeps its id
+
+
+def test_probe_tasks_must_ask_about_the_shelf_the_recipes_read():
+    from bookmix.campaign.runner import check_probe_shelf
+    from bookmix.evals import Suite
+
+    suite = Suite.from_dict({"tasks": [{"name": "t", "type": "probe_shelf", "kind": "synthesis",
+                                        "shelf": {"langs": ["en", "ru"]}}], "objective": "t/prob"})
+    check_probe_shelf(suite, ProbeShelf(langs=["en", "ru"], share=0.1, exclude=["en/rule_000"]))  # same shelf
+    with pytest.raises(ConfigError, match=r"tasks\[0\] \(t\) asks about a probe shelf.*search\.probe_shelf is not set"):
+        check_probe_shelf(suite, None)
+    with pytest.raises(ConfigError, match=r"tasks\[0\] \(t\).*'langs': \['en'\]"):
+        check_probe_shelf(suite, ProbeShelf(langs=["en"]))

@@ -70,14 +70,26 @@ def report_available() -> bool:
     return True
 
 
+def check_probe_shelf(suite, shelf) -> None:  # noqa: ANN001 - Suite, ProbeShelf | None
+    """Probe tasks must ask about the shelf the recipes read (``exclude`` aside), or they measure nothing."""
+    for i, task in enumerate(suite.tasks):
+        if task.type != "probe_shelf":
+            continue
+        asked = task.shelf.model_copy(update={"exclude": []})
+        read = shelf.model_copy(update={"exclude": []}) if shelf is not None else None
+        if read is None or asked.model_dump(exclude={"share"}) != read.model_dump(exclude={"share"}):
+            raise ConfigError(
+                f"eval.suite: tasks[{i}] ({task.key}) asks about a probe shelf {asked.model_dump(exclude={'exclude'})}"
+                f" but search.probe_shelf is {read.model_dump(exclude={'exclude'}) if read else 'not set'}; "
+                "give both the same settings (langs, seed, books, people, tokens_per_book)")
+
+
 def preflight(cfg: PipelineConfig) -> None:
     """Everything that can be checked before any work: enabled stages exist, the suite parses, the library is there."""
     from bookmix.evals.suite import Suite
 
-    if isinstance(cfg.eval.suite, dict):
-        Suite.from_dict(cfg.eval.suite)
-    else:
-        Suite.load(cfg.suite_path)
+    suite = Suite.from_dict(cfg.eval.suite) if isinstance(cfg.eval.suite, dict) else Suite.load(cfg.suite_path)
+    check_probe_shelf(suite, cfg.search.probe_shelf)
     if cfg.analysis.enabled:
         try:
             from bookmix.analysis import analyze  # noqa: F401
