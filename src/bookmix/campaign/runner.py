@@ -191,6 +191,10 @@ def design_round(cfg: PipelineConfig, lib, store: Store, round: int, maximize: b
                 f"search.designs: changed since {cfg.campaign_dir} drew its recipes; "
                 "start a new campaign (campaign.out) or restore the designs"
             )
+        shelf = cfg.search.probe_shelf.model_dump(mode="json") if cfg.search.probe_shelf is not None else None
+        if done.get("probe_shelf") != shelf:
+            raise ConfigError(f"search.probe_shelf: changed since {cfg.campaign_dir} drew its recipes; start a new "
+                              "campaign (campaign.out) or restore the shelf settings")
         return store.recipes(round)
     if round == 0:
         recipes = initial_recipes(cfg.search.designs, lib)
@@ -210,6 +214,8 @@ def design_round(cfg: PipelineConfig, lib, store: Store, round: int, maximize: b
     info: dict[str, Any] = {"recipes": [r["id"] for r in recipes]}
     if round == 0:
         info["designs"] = cfg.search.designs
+    if cfg.search.probe_shelf is not None:
+        info["probe_shelf"] = cfg.search.probe_shelf.model_dump(mode="json")
     store.finish_stage(name, info)
     return recipes
 
