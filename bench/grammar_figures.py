@@ -53,31 +53,53 @@ def main() -> None:
     lib = Library.open(lib_dir)
     train_ids = [b.id for b in lib.books(split="train")]
     bench = BENCH[args.lang]
-    suite = Suite.from_dict({"name": bench, "tasks": [{"name": bench, "type": bench,
-                                                       "max_pairs_per_paradigm": args.pairs}],
-                             "objective": f"{bench}/acc"})
+    suite = Suite.from_dict(
+        {
+            "name": bench,
+            "tasks": [{"name": bench, "type": bench, "max_pairs_per_paradigm": args.pairs}],
+            "objective": f"{bench}/acc",
+        }
+    )
 
     def score(model) -> dict:
         r = evaluate(model, suite, lib, device="cpu", batch_size=64)
         m = r.metrics[f"{bench}/acc"]
-        return {"acc": round(m.value, 4), "stderr": round(m.stderr, 4), "n": m.n,
-                "se_above_chance": round((m.value - 0.5) / m.stderr, 1), "seconds": round(r.seconds, 1)}
+        return {
+            "acc": round(m.value, 4),
+            "stderr": round(m.stderr, 4),
+            "n": m.n,
+            "se_above_chance": round((m.value - 0.5) / m.stderr, 1),
+            "seconds": round(r.seconds, 1),
+        }
 
     cfg = preset("nano", vocab_size=lib.vocab_size)
     torch.manual_seed(0)
     untrained = score(LM(cfg))
     run = args.work / f"run-{args.lang}-{args.books}-{args.vocab}-{args.tokens}"
     t0 = time.perf_counter()
-    tcfg = TrainConfig(micro_batch=16, lr=3e-3, warmup=20, device="cpu", seed=0, max_tokens=args.tokens,
-                       checkpoint_seconds=60)
+    tcfg = TrainConfig(
+        micro_batch=16, lr=3e-3, warmup=20, device="cpu", seed=0, max_tokens=args.tokens, checkpoint_seconds=60
+    )
     res = train_recipe(lib_dir, Recipe(books=train_ids), cfg, tcfg, run)
     train_s = time.perf_counter() - t0
     model, _, _ = load_model(run, "cpu")
     trained = score(model)
-    print(json.dumps({"benchmark": bench, "books": len(train_ids), "library_tokens": int(sum(b.tokens for b in lib.books())),
-                      "model": cfg.name, "params": sum(p.numel() for p in model.parameters()),
-                      "trained_tokens": res.tokens, "train_seconds": round(train_s, 1),
-                      "heldout_loss": res.heldout_loss, "untrained": untrained, "trained": trained}))
+    print(
+        json.dumps(
+            {
+                "benchmark": bench,
+                "books": len(train_ids),
+                "library_tokens": int(sum(b.tokens for b in lib.books())),
+                "model": cfg.name,
+                "params": sum(p.numel() for p in model.parameters()),
+                "trained_tokens": res.tokens,
+                "train_seconds": round(train_s, 1),
+                "heldout_loss": res.heldout_loss,
+                "untrained": untrained,
+                "trained": trained,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -11,9 +11,12 @@ from bookmix.recipes import ProbeShelf, Recipe
 
 
 def _pipeline(tmp_path, shelf) -> dict:
-    return {"campaign": {"name": "t", "out": str(tmp_path / "c")}, "library": {"path": str(tmp_path / "lib")},
-            "search": {"designs": [{"design": "random", "n": 2, "books_per_set": 1}], "probe_shelf": shelf},
-            "eval": {"suite": {"tasks": [{"type": "heldout_loss"}], "objective": "heldout_loss/bpb"}}}
+    return {
+        "campaign": {"name": "t", "out": str(tmp_path / "c")},
+        "library": {"path": str(tmp_path / "lib")},
+        "search": {"designs": [{"design": "random", "n": 2, "books_per_set": 1}], "probe_shelf": shelf},
+        "eval": {"suite": {"tasks": [{"type": "heldout_loss"}], "objective": "heldout_loss/bpb"}},
+    }
 
 
 def test_probe_shelf_option_parses_and_fails_naming_the_field(tmp_path):
@@ -40,8 +43,12 @@ def test_probe_tasks_must_ask_about_the_shelf_the_recipes_read():
     from bookmix.campaign.runner import check_probe_shelf
     from bookmix.evals import Suite
 
-    suite = Suite.from_dict({"tasks": [{"name": "t", "type": "probe_shelf", "kind": "synthesis",
-                                        "shelf": {"langs": ["en", "ru"]}}], "objective": "t/prob"})
+    suite = Suite.from_dict(
+        {
+            "tasks": [{"name": "t", "type": "probe_shelf", "kind": "synthesis", "shelf": {"langs": ["en", "ru"]}}],
+            "objective": "t/prob",
+        }
+    )
     check_probe_shelf(suite, ProbeShelf(langs=["en", "ru"], share=0.1, exclude=["en/rule_000"]))  # same shelf
     with pytest.raises(ConfigError, match=r"tasks\[0\] \(t\) asks about a probe shelf.*search\.probe_shelf is not set"):
         check_probe_shelf(suite, None)

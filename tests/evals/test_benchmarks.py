@@ -20,15 +20,27 @@ RUBLIMP = BENCHMARKS["rublimp"]
 
 
 def blimp_lines(paradigm: str, n: int) -> str:
-    return "".join(json.dumps({"sentence_good": f"The cat {i} sleeps.", "sentence_bad": f"The cat {i} sleep.",
-                               "field": "morphology", "linguistics_term": "s-selection", "UID": paradigm,
-                               "pairID": str(i)}) + "\n" for i in range(n))
+    return "".join(
+        json.dumps(
+            {
+                "sentence_good": f"The cat {i} sleeps.",
+                "sentence_bad": f"The cat {i} sleep.",
+                "field": "morphology",
+                "linguistics_term": "s-selection",
+                "UID": paradigm,
+                "pairID": str(i),
+            }
+        )
+        + "\n"
+        for i in range(n)
+    )
 
 
 def rublimp_csv(paradigm: str, n: int) -> str:
     head = "id,source_sentence,target_sentence,source_word,target_word,level,phenomenon,PID,subtype,domain,tree_depth\n"
-    rows = "".join(f"{i},Кошка {i} спит.,Кошка {i} спят.,спит,спят,Syntax,Agreement,{paradigm},x,wiki,2\n"
-                   for i in range(n))
+    rows = "".join(
+        f"{i},Кошка {i} спит.,Кошка {i} спят.,спит,спят,Syntax,Agreement,{paradigm},x,wiki,2\n" for i in range(n)
+    )
     return head + rows
 
 
@@ -69,7 +81,9 @@ def test_unknown_paradigm_fails_at_load_naming_close_ones():
     with pytest.raises(ConfigError, match=r"tasks\[0\]\.paradigms.*unknown blimp paradigm 'causitive'.*causative"):
         Suite.from_dict({"tasks": [{"type": "blimp", "paradigms": ["causitive"]}], "objective": "blimp/acc"})
     with pytest.raises(ConfigError, match=r"unknown rublimp paradigm 'np_agreement_cases'.*np_agreement_case"):
-        Suite.from_dict({"tasks": [{"type": "rublimp", "paradigms": ["np_agreement_cases"]}], "objective": "rublimp/acc"})
+        Suite.from_dict(
+            {"tasks": [{"type": "rublimp", "paradigms": ["np_agreement_cases"]}], "objective": "rublimp/acc"}
+        )
 
 
 def test_scored_through_the_suite_with_breakdowns(tmp_path, story_library, tiny_cfg, trained_run):
@@ -77,13 +91,32 @@ def test_scored_through_the_suite_with_breakdowns(tmp_path, story_library, tiny_
 
     for p in ("causative", "passive_1"):
         (tmp_path / f"{p}.jsonl").write_text(blimp_lines(p, 20), encoding="utf-8")
-    suite = Suite.from_dict({"tasks": [{"name": "g", "type": "blimp", "path": str(tmp_path),
-                                        "paradigms": ["causative", "passive_1"], "max_pairs_per_paradigm": 10}],
-                             "objective": "g/prob", "bootstrap": 50})
+    suite = Suite.from_dict(
+        {
+            "tasks": [
+                {
+                    "name": "g",
+                    "type": "blimp",
+                    "path": str(tmp_path),
+                    "paradigms": ["causative", "passive_1"],
+                    "max_pairs_per_paradigm": 10,
+                }
+            ],
+            "objective": "g/prob",
+            "bootstrap": 50,
+        }
+    )
     model, _, _ = load_model(trained_run, "cpu")
     r = evaluate(model, suite, story_library)
     assert r.tasks["g"]["items"] == 20 and r.tasks["g"]["chance"] == 0.5 and r.tasks["g"]["lang"] == "en"
-    for m in ("acc", "margin", "prob", "acc@paradigm=causative", "prob@paradigm=passive_1", "acc@phenomenon=s-selection"):
+    for m in (
+        "acc",
+        "margin",
+        "prob",
+        "acc@paradigm=causative",
+        "prob@paradigm=passive_1",
+        "acc@phenomenon=s-selection",
+    ):
         assert f"g/{m}" in r.metrics, m
     assert r.metrics["g/acc@paradigm=causative"].n == 10
     assert 0.0 <= r.metrics["g/prob"].value <= 1.0 and r.metrics["g/prob"].stderr > 0
@@ -94,7 +127,9 @@ def test_scored_through_the_suite_with_breakdowns(tmp_path, story_library, tiny_
 
     os.environ["BOOKMIX_EVALDATA"] = str(tmp_path / "data")
     try:
-        env_suite = Suite.from_dict({"tasks": [{"type": "blimp", "paradigms": ["causative"]}], "objective": "blimp/acc"})
+        env_suite = Suite.from_dict(
+            {"tasks": [{"type": "blimp", "paradigms": ["causative"]}], "objective": "blimp/acc"}
+        )
         assert evaluate(LM(tiny_cfg), env_suite, story_library).tasks["blimp"]["items"] == 4
     finally:
         del os.environ["BOOKMIX_EVALDATA"]
@@ -176,14 +211,43 @@ def test_cli_fetch_prints_one_json_object(site, tmp_path, capsys):
     from bookmix.cli import main
 
     url, _ = site
-    code = main(["evals", "fetch", "blimp", "--out", str(tmp_path / "b"), "--paradigm", "causative",
-                 "--base-url", url, "--delay", "0", "--json"])
+    code = main(
+        [
+            "evals",
+            "fetch",
+            "blimp",
+            "--out",
+            str(tmp_path / "b"),
+            "--paradigm",
+            "causative",
+            "--base-url",
+            url,
+            "--delay",
+            "0",
+            "--json",
+        ]
+    )
     out, _ = capsys.readouterr()
     assert code == 0
     data = json.loads(out)  # exactly one object
     assert data["fetched"] == ["causative"] and data["benchmark"] == "blimp"
-    code = main(["evals", "fetch", "blimp", "--out", str(tmp_path / "b"), "--paradigm", "wh_island",
-                 "--base-url", url, "--delay", "0", "--retries", "1"])
+    code = main(
+        [
+            "evals",
+            "fetch",
+            "blimp",
+            "--out",
+            str(tmp_path / "b"),
+            "--paradigm",
+            "wh_island",
+            "--base-url",
+            url,
+            "--delay",
+            "0",
+            "--retries",
+            "1",
+        ]
+    )
     _, err = capsys.readouterr()
     assert code == 2 and "1 file(s) failed" in err
 

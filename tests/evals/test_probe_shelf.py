@@ -35,9 +35,16 @@ def mixed_library(tmp_path_factory, shared_books):
 
 
 def _suite(shelf=SHELF) -> Suite:
-    return Suite.from_dict({"bootstrap": 200, "objective": "fact_recall/prob", "tasks": [
-        {"name": k, "type": "probe_shelf", "kind": k, "shelf": shelf}
-        for k in ("fact_recall", "logical_transfer", "synthesis")]})
+    return Suite.from_dict(
+        {
+            "bootstrap": 200,
+            "objective": "fact_recall/prob",
+            "tasks": [
+                {"name": k, "type": "probe_shelf", "kind": k, "shelf": shelf}
+                for k in ("fact_recall", "logical_transfer", "synthesis")
+            ],
+        }
+    )
 
 
 def _train(lib, tmp_path, exclude=(), shelf=SHELF):

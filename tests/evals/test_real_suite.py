@@ -20,9 +20,14 @@ pytestmark = [pytest.mark.books, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 EVALDATA = ROOT.parent / "shared" / "evaldata"
-BOOKS = ("en/2434_New_Atlantis.txt.gz", "en/902_The_Happy_Prince_and_Other_Tales.txt.gz",
-         "en/921_De_Profundis.txt.gz", "en/1974_The_Poetics_of_Aristotle.txt.gz",
-         "ru/ruslit_tolstoy_otets_sergiy.txt.gz", "ru/ruslit_chekhov_vishnevyy_sad.txt.gz")
+BOOKS = (
+    "en/2434_New_Atlantis.txt.gz",
+    "en/902_The_Happy_Prince_and_Other_Tales.txt.gz",
+    "en/921_De_Profundis.txt.gz",
+    "en/1974_The_Poetics_of_Aristotle.txt.gz",
+    "ru/ruslit_tolstoy_otets_sergiy.txt.gz",
+    "ru/ruslit_chekhov_vishnevyy_sad.txt.gz",
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +41,7 @@ def real(tmp_path_factory, shared_books):
     from bookmix.training.recipe_run import train_recipe
 
     root = tmp_path_factory.mktemp("realsuite")
-    ingest([str(shared_books / b) for b in BOOKS], root / "lib", tokenizer="train:2048", holdout=0.5, seed=1,
-           workers=1)
+    ingest([str(shared_books / b) for b in BOOKS], root / "lib", tokenizer="train:2048", holdout=0.5, seed=1, workers=1)
     lib = Library.open(root / "lib")
     cfg = ModelConfig(name="tiny", vocab_size=lib.vocab_size, n_layer=2, n_head=2, d_model=64, block_size=256)
     tcfg = TrainConfig(micro_batch=8, lr=3e-3, warmup=5, device="cpu", seed=0, max_tokens=60 * 8 * 256)
@@ -50,8 +54,17 @@ def test_every_shipped_task_builds_items_on_real_books_and_the_cli_prints_them(r
 
     lib, _, run = real
     monkeypatch.setenv("BOOKMIX_EVALDATA", str(EVALDATA))
-    code = main(["eval", str(run), "--library", str(lib.path), "--suite", str(ROOT / "examples" / "ltm_eval_set.yaml"),
-                 "--json"])
+    code = main(
+        [
+            "eval",
+            str(run),
+            "--library",
+            str(lib.path),
+            "--suite",
+            str(ROOT / "examples" / "ltm_eval_set.yaml"),
+            "--json",
+        ]
+    )
     out, _ = capsys.readouterr()
     assert code == 0
     r = json.loads(out)
@@ -79,17 +92,33 @@ def test_every_shipped_task_builds_items_on_real_books_and_the_cli_prints_them(r
 
 
 def _scene(gap: int) -> dict:
-    return {"name": "scene", "type": "next_passage", "n_items": 200, "context_tokens": 128, "gap_tokens": gap,
-            "passage_tokens": 32, "n_same_book": 3, "n_other_books": 0, "min_distance": 2048}
+    return {
+        "name": "scene",
+        "type": "next_passage",
+        "n_items": 200,
+        "context_tokens": 128,
+        "gap_tokens": gap,
+        "passage_tokens": 32,
+        "n_same_book": 3,
+        "n_other_books": 0,
+        "min_distance": 2048,
+    }
 
 
 def test_scene_linking_across_the_gap_needs_the_scene(real):
     from bookmix.training.checkpoint import load_model
 
     lib, cfg, run = real
-    suite = Suite.from_dict({"bootstrap": 300, "objective": "held/loss", "tasks": [
-        {"name": "held", "type": "heldout_loss", "max_books": 8, "tokens_per_book": 2048, "by": []},
-        _scene(256)]})
+    suite = Suite.from_dict(
+        {
+            "bootstrap": 300,
+            "objective": "held/loss",
+            "tasks": [
+                {"name": "held", "type": "heldout_loss", "max_books": 8, "tokens_per_book": 2048, "by": []},
+                _scene(256),
+            ],
+        }
+    )
     import torch
 
     torch.manual_seed(0)

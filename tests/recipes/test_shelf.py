@@ -74,7 +74,9 @@ def test_russian_and_mixed_shelves_and_exclusions(small_lib, train_ids):
     assert "поэтому" not in small_lib.decode(cut) and "поэтому" in small_lib.decode(full)
     with pytest.raises(BookmixError, match=r"shelf\.exclude: unknown shelf book\(s\) ru/rule_009.*ru/fact_000"):
         ProbeShelf(langs=["ru"], exclude=["ru/rule_009"], **SMALL).build()
-    s = Recipe(books=train_ids, epochs=2, shelf=ProbeShelf(langs=["en", "ru"], share=0.3, **SMALL)).stream(small_lib, 16)
+    s = Recipe(books=train_ids, epochs=2, shelf=ProbeShelf(langs=["en", "ru"], share=0.3, **SMALL)).stream(
+        small_lib, 16
+    )
     assert (s.window_index()[:, 0] == SHELF_SOURCE).any()
 
 

@@ -32,43 +32,120 @@ ENV_DIR = "BOOKMIX_EVALDATA"
 
 # The paradigms, one file each (BLiMP: 67 x 1000 pairs; RuBLiMP: 45 x 1000 pairs), named as in the repositories.
 BLIMP_PARADIGMS = (
-    "adjunct_island", "anaphor_gender_agreement", "anaphor_number_agreement", "animate_subject_passive",
-    "animate_subject_trans", "causative", "complex_NP_island", "coordinate_structure_constraint_complex_left_branch",
-    "coordinate_structure_constraint_object_extraction", "determiner_noun_agreement_1",
-    "determiner_noun_agreement_2", "determiner_noun_agreement_irregular_1", "determiner_noun_agreement_irregular_2",
-    "determiner_noun_agreement_with_adj_2", "determiner_noun_agreement_with_adj_irregular_1",
-    "determiner_noun_agreement_with_adj_irregular_2", "determiner_noun_agreement_with_adjective_1",
-    "distractor_agreement_relational_noun", "distractor_agreement_relative_clause", "drop_argument",
-    "ellipsis_n_bar_1", "ellipsis_n_bar_2", "existential_there_object_raising", "existential_there_quantifiers_1",
-    "existential_there_quantifiers_2", "existential_there_subject_raising", "expletive_it_object_raising",
-    "inchoative", "intransitive", "irregular_past_participle_adjectives", "irregular_past_participle_verbs",
-    "irregular_plural_subject_verb_agreement_1", "irregular_plural_subject_verb_agreement_2",
-    "left_branch_island_echo_question", "left_branch_island_simple_question", "matrix_question_npi_licensor_present",
-    "npi_present_1", "npi_present_2", "only_npi_licensor_present", "only_npi_scope", "passive_1", "passive_2",
-    "principle_A_c_command", "principle_A_case_1", "principle_A_case_2", "principle_A_domain_1",
-    "principle_A_domain_2", "principle_A_domain_3", "principle_A_reconstruction",
-    "regular_plural_subject_verb_agreement_1", "regular_plural_subject_verb_agreement_2",
-    "sentential_negation_npi_licensor_present", "sentential_negation_npi_scope", "sentential_subject_island",
-    "superlative_quantifiers_1", "superlative_quantifiers_2", "tough_vs_raising_1", "tough_vs_raising_2",
-    "transitive", "wh_island", "wh_questions_object_gap", "wh_questions_subject_gap",
-    "wh_questions_subject_gap_long_distance", "wh_vs_that_no_gap", "wh_vs_that_no_gap_long_distance",
-    "wh_vs_that_with_gap", "wh_vs_that_with_gap_long_distance",
+    "adjunct_island",
+    "anaphor_gender_agreement",
+    "anaphor_number_agreement",
+    "animate_subject_passive",
+    "animate_subject_trans",
+    "causative",
+    "complex_NP_island",
+    "coordinate_structure_constraint_complex_left_branch",
+    "coordinate_structure_constraint_object_extraction",
+    "determiner_noun_agreement_1",
+    "determiner_noun_agreement_2",
+    "determiner_noun_agreement_irregular_1",
+    "determiner_noun_agreement_irregular_2",
+    "determiner_noun_agreement_with_adj_2",
+    "determiner_noun_agreement_with_adj_irregular_1",
+    "determiner_noun_agreement_with_adj_irregular_2",
+    "determiner_noun_agreement_with_adjective_1",
+    "distractor_agreement_relational_noun",
+    "distractor_agreement_relative_clause",
+    "drop_argument",
+    "ellipsis_n_bar_1",
+    "ellipsis_n_bar_2",
+    "existential_there_object_raising",
+    "existential_there_quantifiers_1",
+    "existential_there_quantifiers_2",
+    "existential_there_subject_raising",
+    "expletive_it_object_raising",
+    "inchoative",
+    "intransitive",
+    "irregular_past_participle_adjectives",
+    "irregular_past_participle_verbs",
+    "irregular_plural_subject_verb_agreement_1",
+    "irregular_plural_subject_verb_agreement_2",
+    "left_branch_island_echo_question",
+    "left_branch_island_simple_question",
+    "matrix_question_npi_licensor_present",
+    "npi_present_1",
+    "npi_present_2",
+    "only_npi_licensor_present",
+    "only_npi_scope",
+    "passive_1",
+    "passive_2",
+    "principle_A_c_command",
+    "principle_A_case_1",
+    "principle_A_case_2",
+    "principle_A_domain_1",
+    "principle_A_domain_2",
+    "principle_A_domain_3",
+    "principle_A_reconstruction",
+    "regular_plural_subject_verb_agreement_1",
+    "regular_plural_subject_verb_agreement_2",
+    "sentential_negation_npi_licensor_present",
+    "sentential_negation_npi_scope",
+    "sentential_subject_island",
+    "superlative_quantifiers_1",
+    "superlative_quantifiers_2",
+    "tough_vs_raising_1",
+    "tough_vs_raising_2",
+    "transitive",
+    "wh_island",
+    "wh_questions_object_gap",
+    "wh_questions_subject_gap",
+    "wh_questions_subject_gap_long_distance",
+    "wh_vs_that_no_gap",
+    "wh_vs_that_no_gap_long_distance",
+    "wh_vs_that_with_gap",
+    "wh_vs_that_with_gap_long_distance",
 )
 RUBLIMP_PARADIGMS = (
-    "add_new_suffix", "add_verb_prefix", "adposition_government", "anaphor_agreement_gender",
-    "anaphor_agreement_number", "change_declension_ending", "change_declension_ending_has_dep",
-    "change_duration_aspect", "change_repetition_aspect", "change_verb_conjugation", "change_verb_prefixes_order",
-    "clause_subj_predicate_agreement_gender", "clause_subj_predicate_agreement_number",
-    "clause_subj_predicate_agreement_person", "conj_verb_tense", "deontic_imperative_aspect", "external_possessor",
-    "floating_quantifier_agreement_case", "floating_quantifier_agreement_gender",
-    "floating_quantifier_agreement_number", "genitive_subj_predicate_agreement_gender",
-    "genitive_subj_predicate_agreement_number", "genitive_subj_predicate_agreement_person",
-    "indefinite_pronoun_to_negative", "negative_concord", "negative_pronoun_to_indefinite", "nominalization_case",
-    "noun_subj_predicate_agreement_gender", "noun_subj_predicate_agreement_number",
-    "noun_subj_predicate_agreement_person", "np_agreement_case", "np_agreement_gender", "np_agreement_number",
-    "single_verb_tense", "subj_predicate_agreement_gender_attractor", "subj_predicate_agreement_number_attractor",
-    "tense_marker", "transitive_verb", "transitive_verb_iobject", "transitive_verb_object",
-    "transitive_verb_passive", "transitive_verb_subject", "verb_acc_object", "verb_gen_object", "verb_ins_object",
+    "add_new_suffix",
+    "add_verb_prefix",
+    "adposition_government",
+    "anaphor_agreement_gender",
+    "anaphor_agreement_number",
+    "change_declension_ending",
+    "change_declension_ending_has_dep",
+    "change_duration_aspect",
+    "change_repetition_aspect",
+    "change_verb_conjugation",
+    "change_verb_prefixes_order",
+    "clause_subj_predicate_agreement_gender",
+    "clause_subj_predicate_agreement_number",
+    "clause_subj_predicate_agreement_person",
+    "conj_verb_tense",
+    "deontic_imperative_aspect",
+    "external_possessor",
+    "floating_quantifier_agreement_case",
+    "floating_quantifier_agreement_gender",
+    "floating_quantifier_agreement_number",
+    "genitive_subj_predicate_agreement_gender",
+    "genitive_subj_predicate_agreement_number",
+    "genitive_subj_predicate_agreement_person",
+    "indefinite_pronoun_to_negative",
+    "negative_concord",
+    "negative_pronoun_to_indefinite",
+    "nominalization_case",
+    "noun_subj_predicate_agreement_gender",
+    "noun_subj_predicate_agreement_number",
+    "noun_subj_predicate_agreement_person",
+    "np_agreement_case",
+    "np_agreement_gender",
+    "np_agreement_number",
+    "single_verb_tense",
+    "subj_predicate_agreement_gender_attractor",
+    "subj_predicate_agreement_number_attractor",
+    "tense_marker",
+    "transitive_verb",
+    "transitive_verb_iobject",
+    "transitive_verb_object",
+    "transitive_verb_passive",
+    "transitive_verb_subject",
+    "verb_acc_object",
+    "verb_gen_object",
+    "verb_ins_object",
 )
 
 
@@ -95,14 +172,24 @@ class Benchmark:
 
 BENCHMARKS: dict[str, Benchmark] = {
     "blimp": Benchmark(
-        name="blimp", lang="en", paradigms=BLIMP_PARADIGMS, suffix=".jsonl", good="sentence_good",
-        bad="sentence_bad", phenomenon="linguistics_term",
+        name="blimp",
+        lang="en",
+        paradigms=BLIMP_PARADIGMS,
+        suffix=".jsonl",
+        good="sentence_good",
+        bad="sentence_bad",
+        phenomenon="linguistics_term",
         url="https://raw.githubusercontent.com/alexwarstadt/blimp/d07303a7662f1942d70c5e2bbac7aa021c6cdbd0/data",
         source="github.com/alexwarstadt/blimp (Warstadt et al., TACL 2020), CC BY 4.0",
     ),
     "rublimp": Benchmark(
-        name="rublimp", lang="ru", paradigms=RUBLIMP_PARADIGMS, suffix=".csv", good="source_sentence",
-        bad="target_sentence", phenomenon="phenomenon",
+        name="rublimp",
+        lang="ru",
+        paradigms=RUBLIMP_PARADIGMS,
+        suffix=".csv",
+        good="source_sentence",
+        bad="target_sentence",
+        phenomenon="phenomenon",
         url="https://raw.githubusercontent.com/RussianNLP/RuBLiMP/bade9d66d5a66eacde51c267e58f408e9d869758/datasets",
         source="github.com/RussianNLP/RuBLiMP (Taktasheva et al., EMNLP 2024), Apache 2.0",
     ),
@@ -120,7 +207,11 @@ def check_paradigms(bench: Benchmark, names: list[str]) -> None:
     for n in names:
         if n not in bench.paradigms:
             close = difflib.get_close_matches(n, bench.paradigms, n=4, cutoff=0.5)
-            hint = f"; close names: {', '.join(close)}" if close else f" ({len(bench.paradigms)} paradigms, e.g. {bench.paradigms[0]})"
+            hint = (
+                f"; close names: {', '.join(close)}"
+                if close
+                else f" ({len(bench.paradigms)} paradigms, e.g. {bench.paradigms[0]})"
+            )
             raise ValueError(f"unknown {bench.name} paradigm {n!r}{hint}")
 
 
@@ -158,8 +249,10 @@ def load_pairs(
     A missing file, an unreadable line or a line without the two sentences fails naming the file (and line)."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise BookmixError(f"{bench.name}: {folder}: no such folder; download the benchmark with "
-                           f"`bookmix evals fetch {bench.name} --out {folder}` (or set a task path / ${ENV_DIR})")
+        raise BookmixError(
+            f"{bench.name}: {folder}: no such folder; download the benchmark with "
+            f"`bookmix evals fetch {bench.name} --out {folder}` (or set a task path / ${ENV_DIR})"
+        )
     names = list(paradigms) if paradigms else list(bench.paradigms)
     try:
         check_paradigms(bench, names)
@@ -169,8 +262,10 @@ def load_pairs(
     for p in names:
         f = paradigm_file(folder, bench, p)
         if f is None:
-            raise BookmixError(f"{bench.name}: {folder / (p + bench.suffix)}[.gz]: missing; complete the folder with "
-                               f"`bookmix evals fetch {bench.name} --out {folder}`")
+            raise BookmixError(
+                f"{bench.name}: {folder / (p + bench.suffix)}[.gz]: missing; complete the folder with "
+                f"`bookmix evals fetch {bench.name} --out {folder}`"
+            )
         pairs += _read_file(bench, f, p, max_per_paradigm)
     return pairs
 

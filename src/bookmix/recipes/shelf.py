@@ -56,12 +56,14 @@ class ProbeShelf(BaseModel):
         """The shelf's books and probes (:class:`bookmix.storyworld.shelf.Shelf`), checking ``exclude``."""
         from bookmix.storyworld.shelf import build_shelf
 
-        shelf = build_shelf(list(self.langs), self.seed, self.fact_books, self.people_per_book, self.rule_books,
-                            self.tokens_per_book)
+        shelf = build_shelf(
+            list(self.langs), self.seed, self.fact_books, self.people_per_book, self.rule_books, self.tokens_per_book
+        )
         unknown = sorted(set(self.exclude) - set(shelf.names))
         if unknown:
-            raise BookmixError(f"shelf.exclude: unknown shelf book(s) {', '.join(unknown)}; the shelf holds "
-                               f"{', '.join(shelf.names)}")
+            raise BookmixError(
+                f"shelf.exclude: unknown shelf book(s) {', '.join(unknown)}; the shelf holds {', '.join(shelf.names)}"
+            )
         if len(set(self.exclude)) == len(shelf.names):
             raise BookmixError("shelf.exclude: leaves no shelf book to read; drop the shelf instead")
         return shelf
@@ -90,7 +92,8 @@ def mix_shelf(plan: Any, shelf_len: int, spec: ProbeShelf, where: str = "recipe"
         raise BookmixError(
             f"{where}: shelf does not fit the token budget: shelf.share {spec.share:g} beside the recipe's {n * T} tokens is "
             f"{n_shelf * T} tokens, less than one read of the shelf ({max(per_pass, 1) * T} tokens); raise shelf.share to "
-            f"≥ {need:.3g}, train more tokens, or shrink the shelf (langs, fact_books, rule_books, tokens_per_book)")
+            f"≥ {need:.3g}, train more tokens, or shrink the shelf (langs, fact_books, rule_books, tokens_per_book)"
+        )
     rng = np.random.default_rng([spec.seed, 0x5E1F])
     passes = -(-n_shelf // per_pass)
     order = np.concatenate([rng.permutation(per_pass) for _ in range(passes)])[:n_shelf]
@@ -103,5 +106,10 @@ def mix_shelf(plan: Any, shelf_len: int, spec: ProbeShelf, where: str = "recipe"
     inserted = np.searchsorted(pos, bounds, side="left")
     new_bounds = bounds + inserted
     epoch_windows = np.diff(np.concatenate([[0], new_bounds])).astype(int).tolist()
-    return WindowPlan(seq_len=T, index=np.insert(plan.index, pos, shelf_rows, axis=0), spans=plan.spans,
-                      epoch_windows=epoch_windows, phase_windows=plan.phase_windows)
+    return WindowPlan(
+        seq_len=T,
+        index=np.insert(plan.index, pos, shelf_rows, axis=0),
+        spans=plan.spans,
+        epoch_windows=epoch_windows,
+        phase_windows=plan.phase_windows,
+    )

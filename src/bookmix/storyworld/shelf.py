@@ -77,18 +77,38 @@ class Shelf:
         return [b.name for b in self.books]
 
 
-def _settings(lang: str, seed: int, fact_books: int, people_per_book: int, rule_books: int,
-              tokens_per_book: int) -> GeneratorSettings:
+def _settings(
+    lang: str, seed: int, fact_books: int, people_per_book: int, rule_books: int, tokens_per_book: int
+) -> GeneratorSettings:
     n = fact_books + rule_books
     return GeneratorSettings(
-        books=n, seed=seed, tokens_per_book=tokens_per_book, mix={"fact": fact_books / n, "rule": rule_books / n},
-        people_per_fact_book=people_per_book, places=4, regions=4, creatures=4, objects=8, story_cast=8, choices=4,
-        holdout_fraction=0.0, misleading_fraction=0.0, chat_pairs=0, difficulties=[1], lang=lang,
+        books=n,
+        seed=seed,
+        tokens_per_book=tokens_per_book,
+        mix={"fact": fact_books / n, "rule": rule_books / n},
+        people_per_fact_book=people_per_book,
+        places=4,
+        regions=4,
+        creatures=4,
+        objects=8,
+        story_cast=8,
+        choices=4,
+        holdout_fraction=0.0,
+        misleading_fraction=0.0,
+        chat_pairs=0,
+        difficulties=[1],
+        lang=lang,
     )
 
 
-def build_shelf(langs: list[str], seed: int = 0, fact_books: int = 3, people_per_book: int = 4, rule_books: int = 2,
-                tokens_per_book: int = 1200) -> Shelf:
+def build_shelf(
+    langs: list[str],
+    seed: int = 0,
+    fact_books: int = 3,
+    people_per_book: int = 4,
+    rule_books: int = 2,
+    tokens_per_book: int = 1200,
+) -> Shelf:
     """The shelf's books and probes for these settings (languages in the given order)."""
     if fact_books < 1 or rule_books < 1 or people_per_book < 1:
         raise BookmixError("shelf: needs at least one fact book, one rule book and one person per book")
@@ -104,7 +124,9 @@ def build_shelf(langs: list[str], seed: int = 0, fact_books: int = 3, people_per
         # each rule should be read about as often as each fact (~10 times per read of the shelf).
         rule_settings = replace(settings, tokens_per_book=2 * tokens_per_book)
         for plan in plans:
-            text = B.write_fact(world, plan, settings) if plan.kind == "fact" else B.write_rule(world, plan, rule_settings)
+            text = (
+                B.write_fact(world, plan, settings) if plan.kind == "fact" else B.write_rule(world, plan, rule_settings)
+            )
             shelf.books.append(ShelfBook(_name(lang, plan.file), lang, plan.kind, text))
         shelf.probes += _probes(lang, settings, world, plans)
     return shelf
@@ -118,8 +140,14 @@ def _probes(lang: str, settings: GeneratorSettings, world, plans) -> list[Probe]
     L = T.language(lang)
     facts = fact_items(settings, world, plans)
     out = [
-        Probe(id=f"{lang}/{it.id}", kind="fact_recall", lang=lang, book=_name(lang, it.helps[0]),
-              helps=(_name(lang, it.helps[0]),), question=Question(it.context, tuple(it.choices), it.answer))
+        Probe(
+            id=f"{lang}/{it.id}",
+            kind="fact_recall",
+            lang=lang,
+            book=_name(lang, it.helps[0]),
+            helps=(_name(lang, it.helps[0]),),
+            question=Question(it.context, tuple(it.choices), it.answer),
+        )
         for it in facts
     ]
     by_fact = {(it.info["person"], it.info["relation"]): it for it in facts}
@@ -130,9 +158,26 @@ def _probes(lang: str, settings: GeneratorSettings, world, plans) -> list[Probe]
         cue = L.transfer_cues[derived]
         seconds = tuple(cue.format(p=person, x=c.strip(), c=c.strip()) for c in first.choices)
         true = Question(seconds[first.answer], tuple(it.choices), it.answer)
-        out.append(Probe(id=f"{lang}/logical_transfer/{person}/{derived}", kind="logical_transfer", lang=lang,
-                         book=rule_book, helps=(rule_book,), question=true))
-        out.append(Probe(id=f"{lang}/synthesis/{person}/{derived}", kind="synthesis", lang=lang, book=rule_book,
-                         helps=(fact_book, rule_book), question=true,
-                         first=Question(first.context, tuple(first.choices), first.answer), second_contexts=seconds))
+        out.append(
+            Probe(
+                id=f"{lang}/logical_transfer/{person}/{derived}",
+                kind="logical_transfer",
+                lang=lang,
+                book=rule_book,
+                helps=(rule_book,),
+                question=true,
+            )
+        )
+        out.append(
+            Probe(
+                id=f"{lang}/synthesis/{person}/{derived}",
+                kind="synthesis",
+                lang=lang,
+                book=rule_book,
+                helps=(fact_book, rule_book),
+                question=true,
+                first=Question(first.context, tuple(first.choices), first.answer),
+                second_contexts=seconds,
+            )
+        )
     return out

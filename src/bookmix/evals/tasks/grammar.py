@@ -62,10 +62,20 @@ def run(cfg: GrammarBenchmark, ctx: EvalContext) -> TaskOutput:
     bench = benchmark(cfg.bench_name)
     folder = ctx.resolve(cfg.path) if cfg.path is not None else default_dir(bench.name)
     pairs = load_pairs(bench, folder, cfg.paradigms, cfg.max_pairs_per_paradigm)
-    out = score_pairs(ctx, [p.good for p in pairs], [p.bad for p in pairs],
-                      {"paradigm": [p.paradigm for p in pairs], "phenomenon": [p.phenomenon for p in pairs]})
-    out.info.update({"lang": bench.lang, "paradigms": len({p.paradigm for p in pairs}), "folder": str(folder),
-                     "source": bench.source})
+    out = score_pairs(
+        ctx,
+        [p.good for p in pairs],
+        [p.bad for p in pairs],
+        {"paradigm": [p.paradigm for p in pairs], "phenomenon": [p.phenomenon for p in pairs]},
+    )
+    out.info.update(
+        {
+            "lang": bench.lang,
+            "paradigms": len({p.paradigm for p in pairs}),
+            "folder": str(folder),
+            "source": bench.source,
+        }
+    )
     return out
 
 

@@ -41,8 +41,9 @@ def _flat(questions, ctx: EvalContext):
     conts = [c for q in questions for c in q[1]]
     start = np.array([lib.eob_id], dtype=np.int64)
     enc_ctx, enc_cont = lib.encode(contexts), lib.encode(conts)
-    s = ctx.scorer.score([np.concatenate([start, c.astype(np.int64)]) for c in enc_ctx],
-                         [c.astype(np.int64) for c in enc_cont])
+    s = ctx.scorer.score(
+        [np.concatenate([start, c.astype(np.int64)]) for c in enc_ctx], [c.astype(np.int64) for c in enc_cont]
+    )
     out, at = [], 0
     for q in questions:
         out.append(s.logprob[at : at + len(q[1])])
@@ -76,8 +77,11 @@ def run(cfg: ProbeShelfTask, ctx: EvalContext) -> TaskOutput:
         prob = [_prob(lp, p.question.answer) for lp, p in zip(lps, probes, strict=True)]
     per_item = {"acc": MetricData.mean(np.array(acc, dtype=np.float64)), "prob": MetricData.mean(np.array(prob))}
     k = np.mean([len(p.question.choices) for p in probes])
-    out = TaskOutput(n_items=len(probes), metrics=dict(per_item),
-                     info={"chance": float(1 / k), "langs": list(cfg.shelf.langs), "kind": cfg.kind})
+    out = TaskOutput(
+        n_items=len(probes),
+        metrics=dict(per_item),
+        info={"chance": float(1 / k), "langs": list(cfg.shelf.langs), "kind": cfg.kind},
+    )
     _add_groups(out, [p.lang for p in probes], per_item, "lang")
     _add_groups(out, [p.book for p in probes], per_item, "book")
     return out
