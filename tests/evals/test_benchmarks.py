@@ -262,3 +262,19 @@ def test_shared_benchmark_files_read_whole(tmp_path):
     assert len(blimp) == 67 * 1000 and len({p.paradigm for p in blimp}) == 67
     ru = load_pairs(RUBLIMP, shared / "rublimp", max_per_paradigm=10)
     assert len(ru) == 45 * 10 and all(p.good != p.bad for p in ru)
+
+
+def test_same_length_accuracy_removes_the_shorter_sentence_bias(tmp_path, story_library, tiny_cfg):
+    # An untrained model prefers whichever sentence has fewer tokens: on pairs whose bad sentence is longer it is
+    # "right" every time, so the published accuracy is far from chance; on equal-length pairs it is not.
+    lines = "".join(json.dumps({"sentence_good": f"The cat {i} sleeps.", "sentence_bad": f"The cat {i} sleeps sleeps."})
+                    + "\n" for i in range(40))
+    lines += "".join(json.dumps({"sentence_good": f"A dog {i} runs.", "sentence_bad": f"A dog {i} walks."}) + "\n"
+                     for i in range(40))
+    (tmp_path / "causative.jsonl").write_text(lines, encoding="utf-8")
+    suite = Suite.from_dict({"tasks": [{"name": "g", "type": "blimp", "path": str(tmp_path),
+                                        "paradigms": ["causative"]}], "objective": "g/acc", "bootstrap": 50})
+    r = evaluate(LM(tiny_cfg), suite, story_library)
+    assert r.metrics["g/acc"].value >= 0.5 + 0.4 * 0.9  # the 40 longer-bad pairs won by length alone
+    same = r.metrics["g/acc_same_length"]
+    assert same.n == r.tasks["g"]["same_length_pairs"] and 0 < same.n < 80

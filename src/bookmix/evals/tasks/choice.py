@@ -159,10 +159,17 @@ def run_minimal_pairs(cfg: MinimalPairs, ctx: EvalContext) -> TaskOutput:
     return out
 
 
-def score_pairs(ctx: EvalContext, good: list[str], bad: list[str], breakdowns: dict[str, list[str]]) -> TaskOutput:
+def score_pairs(
+    ctx: EvalContext, good: list[str], bad: list[str], breakdowns: dict[str, list[str]], same_length: bool = False
+) -> TaskOutput:
     """Minimal pairs scored the published (BLiMP) way: each sentence's full log-probability after the start token,
     one batched pass over all sentences. ``acc``: good beats bad; ``margin``: log p(good) − log p(bad);
-    ``prob``: p(good) / (p(good) + p(bad)). ``breakdowns`` {key: label per pair} add ``metric@key=label``."""
+    ``prob``: p(good) / (p(good) + p(bad)). ``breakdowns`` {key: label per pair} add ``metric@key=label``.
+
+    ``same_length`` adds ``acc_same_length``: accuracy on the pairs whose two sentences have equally many tokens.
+    Summed log-probabilities favour the shorter sentence, so a model that knows nothing (uniform predictions) is
+    right on every pair whose bad sentence is longer; on equal-length pairs it is at chance, and only what the model
+    learned moves the score."""
     lib = ctx.library
     enc = lib.encode([t for pair in zip(good, bad, strict=True) for t in pair])
     start = np.array([lib.eob_id], dtype=np.int64)
@@ -171,6 +178,10 @@ def score_pairs(ctx: EvalContext, good: list[str], bad: list[str], breakdowns: d
     prob = 1.0 / (1.0 + np.exp(-np.clip(margin, -700, 700)))  # p(good) among the two
     per_item = {"acc": MetricData.mean(margin > 0), "margin": MetricData.mean(margin), "prob": MetricData.mean(prob)}
     out = TaskOutput(n_items=len(good), metrics=dict(per_item), info={"chance": 0.5})
+    if same_length:
+        equal = s.n_tokens[0::2] == s.n_tokens[1::2]
+        out.metrics["acc_same_length"] = MetricData.mean(margin > 0, mask=equal)
+        out.info["same_length_pairs"] = int(equal.sum())
     for key, labels in breakdowns.items():
         _add_groups(out, labels, per_item, key)
     return out

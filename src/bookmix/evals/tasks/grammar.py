@@ -2,7 +2,8 @@
 published way — full-sentence log-probability, the grammatical sentence should win — through the same batched
 scorer as ``minimal_pairs``.
 
-Metrics: ``acc`` (chance 0.5), ``margin`` (log p(good) − log p(bad), nats) and ``prob`` (p(good) among the two, a
+Metrics: ``acc`` (chance 0.5), ``acc_same_length`` (the pairs of equal token length: an untrained model is at
+chance there, while the published ``acc`` rewards it for preferring the shorter sentence), ``margin`` (log p(good) − log p(bad), nats) and ``prob`` (p(good) among the two, a
 bounded continuous score), overall and per paradigm (``acc@paradigm=causative``) and per broader phenomenon
 (``acc@phenomenon=island_effects``). Every paradigm holds 1000 pairs, so with ``max_pairs_per_paradigm`` (or none)
 the pooled accuracy is the published one: the mean over paradigms.
@@ -36,7 +37,7 @@ class GrammarBenchmark(TaskConfig):
     standard error near 0.9 points, a few seconds for a nano model on CPU."""
 
     bench_name: ClassVar[str] = ""
-    metrics: ClassVar[dict[str, bool]] = {"acc": True, "margin": True, "prob": True}
+    metrics: ClassVar[dict[str, bool]] = {"acc": True, "margin": True, "prob": True, "acc_same_length": True}
 
     @field_validator("paradigms")
     @classmethod
@@ -67,6 +68,7 @@ def run(cfg: GrammarBenchmark, ctx: EvalContext) -> TaskOutput:
         [p.good for p in pairs],
         [p.bad for p in pairs],
         {"paradigm": [p.paradigm for p in pairs], "phenomenon": [p.phenomenon for p in pairs]},
+        same_length=True,
     )
     out.info.update(
         {
