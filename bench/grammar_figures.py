@@ -4,9 +4,10 @@ Russian books, each against the same shape untrained. The figures in the README'
 Builds (once, reused under --work) a library of the first --books books of ../shared/books/<lang>, trains the nano
 preset on its training books for --tokens tokens on CPU, and scores the benchmark from ../shared/evaldata (or
 $BOOKMIX_EVALDATA) with --pairs pairs per paradigm. Prints one JSON object: accuracy ± standard error, how many
-standard errors above chance, and the training time, for the untrained and the trained model.
+standard errors above chance (also on the pairs of equal token length), and the training time, for the untrained
+and the trained model.
 
-    PYTHONPATH=src .venv/bin/python bench/grammar_figures.py --lang en [--books 24] [--tokens 3000000] [--pairs 100]
+    PYTHONPATH=src .venv/bin/python bench/grammar_figures.py --lang en [--books 24] [--tokens 1500000] [--pairs 200]
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ def main() -> None:
     ap.add_argument("--lang", choices=sorted(BENCH), default="en")
     ap.add_argument("--books", type=int, default=24)
     ap.add_argument("--vocab", type=int, default=8192)
-    ap.add_argument("--tokens", type=int, default=3_000_000, help="trained tokens")
-    ap.add_argument("--pairs", type=int, default=100, help="pairs per paradigm")
+    ap.add_argument("--tokens", type=int, default=1_500_000, help="trained tokens")
+    ap.add_argument("--pairs", type=int, default=200, help="pairs per paradigm")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--work", type=Path, default=Path("/tmp/bookmix-grammar"))
     args = ap.parse_args()
