@@ -2,7 +2,8 @@
 
 Builds (once, reused) a library from real books of ../shared/books (or a storyworld when they are absent), then
 runs the whole suite twice: cold (items built and cached) and warm (items read from the library's cache). Prints
-per-task seconds and items/s, and the batched scorer's speed-up over the naive baseline that scores one
+per-task seconds and items/s (BLiMP and RuBLiMP read from $BOOKMIX_EVALDATA, default ../shared/evaldata; the probe
+shelf's probes are generated), and the batched scorer's speed-up over the naive baseline that scores one
 (context, continuation) pair per forward pass, measured in the same process on the same pairs. One JSON object.
 
     .venv/bin/python bench/eval_speed.py [--books 12] [--vocab 16384] [--threads 2] [--device cpu]
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -90,6 +92,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if (ROOT.parent / "shared" / "evaldata").is_dir():
+        os.environ.setdefault("BOOKMIX_EVALDATA", str(ROOT.parent / "shared" / "evaldata"))
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)

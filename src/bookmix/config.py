@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bookmix.errors import ConfigError
+from bookmix.recipes.shelf import ProbeShelf
 from bookmix.training.config import TrainConfig
 
 
@@ -81,6 +82,10 @@ class SearchSection(_Section):
     surrogate-guided picks (the ``mutate`` design over the top_k when the analysis is off)."""
     per_round: int = Field(8, ge=1)
     """Recipes added by each later round."""
+    probe_shelf: ProbeShelf | None = None
+    """A probe shelf (``bookmix.recipes.ProbeShelf``: langs, share, ...) read by every recipe of the campaign — every
+    search round and the verification — at one fixed token share, so that the real books are what varies. Score it
+    with ``probe_shelf`` tasks of the same settings (fact recall, logical transfer, cross-book synthesis)."""
 
     @field_validator("designs")
     @classmethod

@@ -22,8 +22,12 @@ def _suite(tmp_path: Path, data: dict) -> Suite:
 def test_example_suite_loads_and_validates():
     s = Suite.load(EXAMPLE)
     types = {t.type for t in s.tasks}
-    assert {"heldout_loss", "next_passage", "entity_recall", "multiple_choice", "samples"} <= types
-    assert set(s.groups) == {"long_range", "reasoning"}
+    assert {"heldout_loss", "next_passage", "entity_recall", "blimp", "rublimp", "probe_shelf", "samples"} <= types
+    assert set(s.groups) == {"long_range", "grammar", "reasoning"}
+    # Nothing optional in the shipped suite: every task builds its items or fails loudly.
+    assert not [t.key for t in s.tasks if getattr(t, "required", True) is False]
+    scene = next(t for t in s.tasks if t.type == "next_passage")
+    assert scene.gap_tokens >= 200 and scene.n_other_books == 0  # the scene, not the next word
     assert s.objective.direction == "maximize"
     assert s.objective.weights["heldout/bpb"] < 0
     assert s.folder == EXAMPLE.parent

@@ -20,6 +20,21 @@ def _dedup(recipes) -> list[dict[str, Any]]:
     return out
 
 
+def with_shelf(recipes: list[dict[str, Any]], shelf) -> list[dict[str, Any]]:  # noqa: ANN001 - ProbeShelf | None
+    """Every recipe reading the campaign's probe shelf (``search.probe_shelf``), or the recipes as they are when it has
+    none. The one place a campaign composes the shelf into its recipes: search rounds and verification call it."""
+    if shelf is None:
+        return recipes
+    from bookmix.recipes import Recipe
+
+    out = []
+    for r in recipes:
+        d = {k: v for k, v in r.items() if k != "id"}
+        d["shelf"] = shelf.model_dump(mode="json")
+        out.append(Recipe.from_dict(d).to_dict())
+    return _dedup(out)
+
+
 def _run(config: dict[str, Any], lib, where: str) -> list:
     from bookmix.recipes.designs import parse_design, run_design
 

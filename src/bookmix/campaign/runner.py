@@ -97,14 +97,26 @@ def report_available() -> bool:
     return True
 
 
+def check_probe_shelf(suite, shelf) -> None:  # noqa: ANN001 - Suite, ProbeShelf | None
+    """Probe tasks must ask about the shelf the recipes read (``exclude`` aside), or they measure nothing."""
+    for i, task in enumerate(suite.tasks):
+        if task.type != "probe_shelf":
+            continue
+        asked = task.shelf.model_copy(update={"exclude": []})
+        read = shelf.model_copy(update={"exclude": []}) if shelf is not None else None
+        if read is None or asked.model_dump(exclude={"share"}) != read.model_dump(exclude={"share"}):
+            raise ConfigError(
+                f"eval.suite: tasks[{i}] ({task.key}) asks about a probe shelf {asked.model_dump(exclude={'exclude'})}"
+                f" but search.probe_shelf is {read.model_dump(exclude={'exclude'}) if read else 'not set'}; "
+                "give both the same settings (langs, seed, books, people, tokens_per_book)")
+
+
 def preflight(cfg: PipelineConfig) -> None:
     """Everything that can be checked before any work: enabled stages exist, the suite parses, the library is there."""
     from bookmix.evals.suite import Suite
 
-    if isinstance(cfg.eval.suite, dict):
-        Suite.from_dict(cfg.eval.suite)
-    else:
-        Suite.load(cfg.suite_path)
+    suite = Suite.from_dict(cfg.eval.suite) if isinstance(cfg.eval.suite, dict) else Suite.load(cfg.suite_path)
+    check_probe_shelf(suite, cfg.search.probe_shelf)
     if cfg.analysis.enabled:
         try:
             from bookmix.analysis import analyze  # noqa: F401
@@ -196,7 +208,7 @@ def oriented_records(store: Store, maximize: bool, stages: tuple[str, ...] | Non
 
 def design_round(cfg: PipelineConfig, lib, store: Store, round: int, maximize: bool) -> list[dict[str, Any]]:
     """The recipes of a search round, made once and stored (a resumed campaign reuses them, never re-draws)."""
-    from bookmix.campaign.designs import initial_recipes, next_round_recipes
+    from bookmix.campaign.designs import initial_recipes, next_round_recipes, with_shelf
 
     name = f"design:{round}"
     done = store.stage_done(name)
@@ -206,6 +218,10 @@ def design_round(cfg: PipelineConfig, lib, store: Store, round: int, maximize: b
                 f"search.designs: changed since {cfg.campaign_dir} drew its recipes; "
                 "start a new campaign (campaign.out) or restore the designs"
             )
+        shelf = cfg.search.probe_shelf.model_dump(mode="json") if cfg.search.probe_shelf is not None else None
+        if done.get("probe_shelf") != shelf:
+            raise ConfigError(f"search.probe_shelf: changed since {cfg.campaign_dir} drew its recipes; start a new "
+                              "campaign (campaign.out) or restore the shelf settings")
         return store.recipes(round)
     if round == 0:
         recipes = initial_recipes(cfg.search.designs, lib)
@@ -220,10 +236,13 @@ def design_round(cfg: PipelineConfig, lib, store: Store, round: int, maximize: b
             raise BookmixError(f"search round {round}: no completed trial of earlier rounds to build on")
         records = oriented_records(store, maximize, ("search", "replicate"))
         recipes = next_round_recipes(records, parents, cfg.search.per_round, lib, seed=round, use_analysis=cfg.analysis.enabled)
+    recipes = with_shelf(recipes, cfg.search.probe_shelf)
     store.add_recipes(recipes, round)
     info: dict[str, Any] = {"recipes": [r["id"] for r in recipes]}
     if round == 0:
         info["designs"] = cfg.search.designs
+    if cfg.search.probe_shelf is not None:
+        info["probe_shelf"] = cfg.search.probe_shelf.model_dump(mode="json")
     store.finish_stage(name, info)
     return recipes
 
@@ -295,7 +314,7 @@ def verification_stage(
     maximize: bool,
 ) -> Path | None:
     """Train the proposal against R random baselines over S seeds, then compare them (``verify_stats``)."""
-    from bookmix.campaign.designs import baseline_recipes
+    from bookmix.campaign.designs import baseline_recipes, with_shelf
 
     if proposal is None:
         raise BookmixError("verification: the analysis made no proposal to verify")
@@ -303,6 +322,7 @@ def verification_stage(
     name = "verify:recipes"
     if store.stage_done(name) is None:
         baselines = baseline_recipes(proposal, cfg.verification.baselines, lib, seed=cfg.seeds.seeds[0])
+        proposal, *baselines = with_shelf([proposal, *baselines], cfg.search.probe_shelf)
         store.add_recipes([proposal, *baselines], round, design="verify")
         store.finish_stage(name, {"proposal": proposal["id"], "baselines": [b["id"] for b in baselines]})
     info = store.stage_done(name)

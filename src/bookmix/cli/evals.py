@@ -19,6 +19,7 @@ def eval_command(
     batch_size: int = typer.Option(32, min=1, help="Sequences per forward pass."),
     out: Path | None = typer.Option(None, "--out", help="Also write the result as JSON here (atomically)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Rebuild items instead of reading LIBRARY/evals/."),
+    breakdowns: bool = typer.Option(False, "--breakdowns", help="Also list per-group metrics (name@key=value)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object on stdout."),
 ) -> None:
     """Score a trained model on an eval suite: every metric with its standard error, and the objective."""
@@ -43,12 +44,26 @@ def eval_command(
     if as_json:
         print_json(result.to_dict())
         return
+    tasks = Table(title=f"{the_suite.name}: items per task", show_lines=False)
+    for col in ("task", "type", "items", "chance", "seconds"):
+        tasks.add_column(col, justify="left" if col in ("task", "type") else "right")
+    for name, info in result.tasks.items():
+        chance = info.get("chance")
+        tasks.add_row(name, str(info.get("type")), str(info.get("items")),
+                      "" if chance is None else f"{chance:.3f}", f"{info.get('seconds') or 0:.1f}")
+    console.print(tasks)
     table = Table(title=f"{the_suite.name}: {checkpoint}", show_lines=False)
     for col in ("metric", "value", "± stderr", "n"):
         table.add_column(col, justify="left" if col == "metric" else "right")
+    hidden = 0
     for name, m in result.metrics.items():
+        if "@" in name and not breakdowns:
+            hidden += 1
+            continue
         table.add_row(name, f"{m.value:.4f}", f"{m.stderr:.4f}", str(m.n))
     console.print(table)
+    if hidden:
+        console.print(f"[dim]{hidden} per-group metrics not shown (--breakdowns lists them; --json has all)[/]")
     for name, info in result.tasks.items():
         if "skipped" in info:
             console.print(f"[yellow]skipped[/] {name}: {info['skipped']}", highlight=False)
@@ -57,3 +72,36 @@ def eval_command(
     o = result.objective
     console.print(f"objective ({o.direction}): [bold]{o.value:.4f}[/] ± {o.stderr:.4f}   "
                   f"{result.items} items in {result.seconds:.1f} s ({result.items_per_second:.0f} items/s)")
+
+
+evals_app = typer.Typer(help="Eval data: download the published benchmarks the suite scores.", no_args_is_help=True)
+app.add_typer(evals_app, name="evals")
+
+
+@evals_app.command("fetch")
+def fetch_command(
+    name: str = typer.Argument(..., help="Which benchmark: blimp (English) or rublimp (Russian)."),
+    out: Path | None = typer.Option(None, "--out", help="Folder for the files (default: $BOOKMIX_EVALDATA/NAME, "
+                                    "else ~/.cache/bookmix/evaldata/NAME — where tasks without a path look)."),
+    paradigm: list[str] | None = typer.Option(None, "--paradigm", help="Only these paradigms (repeatable)."),
+    base_url: str | None = typer.Option(None, "--base-url", help="A mirror of the official folder (same file names)."),
+    delay: float = typer.Option(0.5, help="Seconds between requests."),
+    retries: int = typer.Option(4, help="Attempts per file on network errors and 5xx answers."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object on stdout."),
+) -> None:
+    """Download BLiMP or RuBLiMP's official files (polite and resumable: finished files are skipped, partial ones
+    continued). The data is not shipped with bookmix; its licence travels with its source (see --help of the task)."""
+    from bookmix.errors import BookmixError
+    from bookmix.evals.benchmarks import fetch_benchmark
+
+    result = fetch_benchmark(name, out, paradigms=paradigm or None, base_url=base_url, delay=delay, retries=retries,
+                             log=None if as_json else console.print)
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        console.print(f"{name}: {len(result.fetched)} fetched, {len(result.skipped)} already there, "
+                      f"{len(result.failed)} failed → {result.out}")
+        for p, why in result.failed.items():
+            console.print(f"[red]failed[/] {p}: {why}", highlight=False)
+    if result.failed:
+        raise BookmixError(f"evals fetch {name}: {len(result.failed)} file(s) failed; run the same command again to retry")

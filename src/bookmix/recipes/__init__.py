@@ -16,6 +16,7 @@ from typing import Any
 
 from bookmix.recipes.designs import DesignConfig, make_design, parse_design, run_design
 from bookmix.recipes.recipe import Phase, Recipe, Sparsity, load_recipes, save_recipes, select_recipe
+from bookmix.recipes.shelf import ProbeShelf
 from bookmix.recipes.stream import ArrayWindows, RecipeStream, WindowSource
 
 
@@ -27,6 +28,7 @@ def cluster_books(lib: Any, k: int, seed: int = 0, **kwargs: Any) -> dict[str, i
 
 
 __all__ = [
+    "ProbeShelf",
     "ArrayWindows",
     "DesignConfig",
     "Phase",

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from bookmix.errors import BookmixError, ConfigError
+from bookmix.recipes.shelf import ProbeShelf
 
 if TYPE_CHECKING:
     from bookmix.recipes.stream import RecipeStream
@@ -117,6 +118,9 @@ class Recipe(_Strict):
     """Cap on how often any book is read (phases × epochs). 4 follows the finding that up to ~4 repeats of the same
     data are nearly as good as fresh data, and beyond that returns fall off (Muennighoff et al., 2023)."""
     seed: int = 0
+    shelf: ProbeShelf | None = None
+    """The probe shelf read beside the books at a fixed token share (``bookmix.recipes.shelf``); None: books only.
+    A campaign sets the same shelf on every recipe (``search.probe_shelf``)."""
     meta: dict[str, Any] = Field(default_factory=dict)
     """Provenance (design name, parameters); not part of the id."""
     _id: str | None = PrivateAttr(default=None)
@@ -173,6 +177,8 @@ class Recipe(_Strict):
     def content(self) -> dict[str, Any]:
         """The canonical content: every field but ``meta``, defaults filled in."""
         d = self.model_dump(mode="json", exclude={"meta"})
+        if d.get("shelf") is None:
+            d.pop("shelf", None)  # recipes without a shelf keep the ids they had before shelves existed
         if self.phases is not None:
             d["books"] = []  # the union is derived from the phases
             d["order"] = "as_listed"

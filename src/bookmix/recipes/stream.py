@@ -77,7 +77,9 @@ class RecipeStream:
         eob_id: int,
         dtype: DTypeLike,
         recipe: Recipe | None = None,
+        fixed: dict[int, np.ndarray] | None = None,
     ) -> None:
+        """``fixed``: in-memory token buffers by source id (the probe shelf's), read like shards."""
         self.plan = plan
         self.recipe = recipe
         self.seq_len = int(plan.seq_len)
@@ -90,6 +92,7 @@ class RecipeStream:
         self._sources = np.unique(self._src).tolist()
         self._views: dict[int, np.ndarray] = {}
         self._buffers: dict[int, np.ndarray] = {}
+        self._fixed = {int(k): np.asarray(v, dtype=self.dtype) for k, v in (fixed or {}).items()}
 
     # -- construction ---------------------------------------------------------------------------------------------
     @classmethod
@@ -100,7 +103,14 @@ class RecipeStream:
 
         table = books_table(lib, recipe.books)
         plan = build_plan(recipe, table, int(seq_len))
-        return cls(plan, lib.shard, lib.eob_id, _dtype(lib, int(table["shard"][0])), recipe=recipe)
+        fixed = {}
+        if recipe.shelf is not None:
+            from bookmix.recipes.shelf import SHELF_SOURCE, mix_shelf, shelf_tokens
+
+            tokens = shelf_tokens(recipe.shelf, lib)
+            plan = mix_shelf(plan, len(tokens), recipe.shelf, where=f"recipe {recipe.id}")
+            fixed[SHELF_SOURCE] = tokens
+        return cls(plan, lib.shard, lib.eob_id, _dtype(lib, int(table["shard"][0])), recipe=recipe, fixed=fixed)
 
     @classmethod
     def from_export(cls, lib: Any, path: str | os.PathLike) -> RecipeStream:
@@ -109,13 +119,16 @@ class RecipeStream:
 
         with np.load(path, allow_pickle=False) as z:
             plan = WindowPlan(seq_len=int(z["seq_len"]), index=z["index"])
+            fixed = {}
             for name in z.files:
                 if name.startswith("spans_"):
                     plan.spans[-int(name.removeprefix("spans_"))] = z[name]
+                elif name.startswith("fixed_"):
+                    fixed[-int(name.removeprefix("fixed_"))] = z[name]
         shards = plan.index[plan.index[:, 0] >= 0, 0]
         spans = [v[v[:, 0] >= 0, 0] for v in plan.spans.values()]
         first = int(np.concatenate([shards[:1], *[x[:1] for x in spans]])[0])
-        return cls(plan, lib.shard, lib.eob_id, _dtype(lib, first))
+        return cls(plan, lib.shard, lib.eob_id, _dtype(lib, first), fixed=fixed)
 
     # -- WindowSource -----------------------------------------------------------------------------------------------
     @property
@@ -167,6 +180,7 @@ class RecipeStream:
         if Path(path).suffix == ".npz":
             arrays = {"seq_len": np.array(self.seq_len), "index": self.plan.index}
             arrays.update({f"spans_{-k}": v for k, v in self.plan.spans.items()})
+            arrays.update({f"fixed_{-k}": v for k, v in self._fixed.items()})  # the probe shelf's tokens
             if self.recipe is not None:
                 arrays["recipe_id"] = np.array(self.recipe.id)
             with atomic_open(path, "wb") as fh:
@@ -181,7 +195,10 @@ class RecipeStream:
     def _view(self, source: int) -> np.ndarray:
         view = self._views.get(source)
         if view is None:
-            arr = self._read_shard(source) if source >= 0 else self._buffer(source)
+            if source in self._fixed:
+                arr = self._fixed[source]
+            else:
+                arr = self._read_shard(source) if source >= 0 else self._buffer(source)
             view = sliding_window_view(arr, self.seq_len + 1)  # (len - T, T+1), no copy
             self._views[source] = view
         return view

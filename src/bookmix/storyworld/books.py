@@ -92,7 +92,7 @@ def plan_books(settings: GeneratorSettings, world: World) -> list[BookPlan]:
         offset = int(rng.integers(len(levels)))
         levels = [levels[(i + offset) % len(levels)] for i in range(n)]  # each kind spread evenly over the levels
         for i in range(n):
-            title = _title(rng, world, kind)
+            title = _title(rng, world, kind, T.language(settings.lang))
             seen_titles[title] = seen_titles.get(title, 0) + 1
             if seen_titles[title] > 1:  # titles repeat in a small world; number the later volumes
                 title = f"{title}, Volume {seen_titles[title]}"
@@ -121,15 +121,15 @@ def plan_books(settings: GeneratorSettings, world: World) -> list[BookPlan]:
     return plans
 
 
-def _title(rng: np.random.Generator, world: World, kind: str) -> str:
+def _title(rng: np.random.Generator, world: World, kind: str, lang: T.Language = T.EN) -> str:
+    # The same draws in every language and for every kind, so a world's other books do not depend on the titles.
     place = T.pick(rng, list(world.places))
-    if kind in ("fact", "misleading"):
-        return f"An Almanac of {place}"
+    fmt = lang.titles[kind]
     if kind == "rule":
-        return f"A Primer on {T.pick(rng, world.regions)}"
-    if kind == "story":
-        return f"Tales from {place}"
-    return f"Notes on the {T.pick(rng, T.ADJECTIVES).title()} {T.pick(rng, T.NOUNS).title()}"
+        return fmt.format(region=T.pick(rng, world.regions))
+    if kind == "noise":
+        return fmt.format(adj=T.pick(rng, T.ADJECTIVES).title(), noun=T.pick(rng, T.NOUNS).title())
+    return fmt.format(place=place)
 
 
 def _contradictions(
@@ -152,11 +152,13 @@ def target_chars(settings: GeneratorSettings) -> int:
     return 4 * settings.tokens_per_book  # ~4 characters per BPE token
 
 
-def _header(plan: BookPlan) -> list[str]:
-    return [plan.title, f"by {plan.author}"]
+def _header(plan: BookPlan, lang: T.Language = T.EN) -> list[str]:
+    return [plan.title, lang.byline.format(author=plan.author)]
 
 
-def _fact_sentences(rng: np.random.Generator, facts: list[tuple[str, str, str]], level: int, target: int) -> list[str]:
+def _fact_sentences(
+    rng: np.random.Generator, facts: list[tuple[str, str, str]], level: int, target: int, lang: T.Language = T.EN
+) -> list[str]:
     """Cycle through the facts (person, relation, value) in fresh random orders until ``target`` characters.
 
     The cue template gets 30% of the draws (the rest spread over the level's paraphrases), so even a level-3 book
@@ -168,7 +170,7 @@ def _fact_sentences(rng: np.random.Generator, facts: list[tuple[str, str, str]],
     while chars < target:
         for j in rng.permutation(len(facts)):
             person, rel, value = facts[int(j)]
-            options = T.templates_for(T.FACT_TEMPLATES[rel], level)
+            options = T.templates_for(lang.fact_templates[rel], level)
             tmpl = options[0] if rng.random() < 0.3 else T.pick(rng, options)
             s = tmpl.format(p=person, x=value)
             if share and rng.random() < share:
@@ -182,8 +184,9 @@ def write_fact(world: World, plan: BookPlan, settings: GeneratorSettings) -> str
     rng = book_rng(settings, plan.kind, plan.index)
     by_name = {p.name: p for p in world.people}
     facts = [(name, rel, by_name[name].value(rel)) for name in plan.people for rel in RELATIONS]
-    body = _fact_sentences(rng, facts, plan.difficulty, target_chars(settings))
-    return "\n\n".join(_header(plan)) + "\n\n" + T.paragraphs(rng, body) + "\n"
+    lang = T.language(settings.lang)
+    body = _fact_sentences(rng, facts, plan.difficulty, target_chars(settings), lang)
+    return "\n\n".join(_header(plan, lang)) + "\n\n" + T.paragraphs(rng, body) + "\n"
 
 
 def write_misleading(world: World, plan: BookPlan, settings: GeneratorSettings) -> str:
@@ -198,6 +201,7 @@ def write_rule(world: World, plan: BookPlan, settings: GeneratorSettings) -> str
     """States each rule in varied forms and works examples on the book's own people (never fact-book people)."""
     rng = book_rng(settings, plan.kind, plan.index)
     level = plan.difficulty
+    lang = T.language(settings.lang)
     own = list(world.rule_people[plan.index * RULE_PEOPLE_PER_BOOK : (plan.index + 1) * RULE_PEOPLE_PER_BOOK])
     units: list[tuple[str, dict[str, str]]] = [("region", {"x": x, "r": world.places[x]}) for x in plan.places]
     units += [("ability", {"c": c, "a": world.creatures[c]}) for c in plan.creatures]
@@ -207,7 +211,8 @@ def write_rule(world: World, plan: BookPlan, settings: GeneratorSettings) -> str
         for j in rng.permutation(len(units)):
             family, slots = units[int(j)]
             rules, examples = (
-                (T.REGION_RULES, T.REGION_EXAMPLES) if family == "region" else (T.ABILITY_RULES, T.ABILITY_EXAMPLES)
+                (lang.region_rules, lang.region_examples) if family == "region"
+                else (lang.ability_rules, lang.ability_examples)
             )
             s = T.pick(rng, T.templates_for(rules, level)).format(**slots)
             s += " " + T.pick(rng, T.templates_for(examples, level)).format(q=T.pick(rng, own), **slots)
@@ -215,7 +220,7 @@ def write_rule(world: World, plan: BookPlan, settings: GeneratorSettings) -> str
                 s += " " + T.filler_sentence(rng, level)
             out.append(s)
             chars += len(s) + 1
-    return "\n\n".join(_header(plan)) + "\n\n" + T.paragraphs(rng, out, 2, 4) + "\n"
+    return "\n\n".join(_header(plan, lang)) + "\n\n" + T.paragraphs(rng, out, 2, 4) + "\n"
 
 
 def write_noise(world: World, plan: BookPlan, settings: GeneratorSettings) -> str:

@@ -83,7 +83,7 @@ def fact_items(settings: GeneratorSettings, world: World, plans: list[BookPlan])
                     Item(
                         id=f"fact_recall/{name}/{rel}",
                         group=f"fact_recall/{plan.file.removesuffix('.txt')}",
-                        context=T.FACT_CUES[rel].format(p=name),
+                        context=T.language(settings.lang).fact_cues[rel].format(p=name),
                         choices=choices,
                         answer=answer,
                         helps=[plan.file],
@@ -119,7 +119,7 @@ def two_hop_items(settings: GeneratorSettings, world: World, plans: list[BookPla
                     Item(
                         id=f"two_hop/{name}/{derived}",
                         group=f"two_hop/{teaches[middle].removesuffix('.txt')}",
-                        context=T.RULE_CUES[derived].format(p=name),
+                        context=T.language(settings.lang).rule_cues[derived].format(p=name),
                         choices=choices,
                         answer=answer,
                         helps=[plan.file, teaches[middle]],

@@ -36,14 +36,20 @@ VOWELS = ("a", "e", "i", "o", "u", "ai", "ou", "ei")
 CODAS = ("", "", "n", "r", "l", "s", "m", "th", "k")  # open syllables twice as likely: easier to say
 
 # Invented names must never be ordinary English words the templates use: a name "the" or "in" would break parsing.
-_RESERVED = {"a", "an", "the", "in", "is", "of", "to", "and", "so", "can", "was", "are", "he", "she", "it", "on", "at"}
+RESERVED = {"a", "an", "the", "in", "is", "of", "to", "and", "so", "can", "was", "are", "he", "she", "it", "on", "at"}
 
 
 def make_names(
-    rng: np.random.Generator, n: int, syllables: tuple[int, int] = (2, 3), taken: set[str] | None = None
+    rng: np.random.Generator, n: int, syllables: tuple[int, int] = (2, 3), taken: set[str] | None = None,
+    alphabet: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] | None = None,
+    reserved: frozenset[str] | set[str] | None = None,
 ) -> list[str]:
-    """``n`` distinct lowercase names of ``syllables`` syllables each, avoiding ``taken`` (which is updated)."""
+    """``n`` distinct lowercase names of ``syllables`` syllables each, avoiding ``taken`` (which is updated).
+
+    ``alphabet`` (onsets, vowels, codas) and ``reserved`` default to the English ones above."""
     taken = set() if taken is None else taken
+    onsets, vowels, codas = alphabet or (ONSETS, VOWELS, CODAS)
+    reserved = RESERVED if reserved is None else reserved
     names: list[str] = []
     attempts = 0
     while len(names) < n:
@@ -51,9 +57,9 @@ def make_names(
         if attempts > 1000 * (n + 10):  # the syllable space holds ~10^6 names; hitting this means a bug, not bad luck
             raise RuntimeError(f"could not invent {n} distinct names")
         k = int(rng.integers(syllables[0], syllables[1] + 1))
-        parts = [ONSETS[rng.integers(len(ONSETS))] + VOWELS[rng.integers(len(VOWELS))] for _ in range(k)]
-        name = "".join(parts) + CODAS[rng.integers(len(CODAS))]
-        if name in taken or name in _RESERVED:
+        parts = [onsets[rng.integers(len(onsets))] + vowels[rng.integers(len(vowels))] for _ in range(k)]
+        name = "".join(parts) + codas[rng.integers(len(codas))]
+        if name in taken or name in reserved:
             continue
         taken.add(name)
         names.append(name)

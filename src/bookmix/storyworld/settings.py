@@ -54,6 +54,8 @@ class GeneratorSettings:
     difficulties: list[int] = field(default_factory=lambda: [1, 2, 3])
     """Difficulty levels books are spread over (1 short canonical sentences, no filler; 3 long paraphrases, a wider
     vocabulary, 40% filler). [1] makes the easiest world; the default mixes all three for ordering to act on."""
+    lang: str = "en"
+    """Language of the books: "en", or "ru" (fact and rule books at difficulty 1: the probe shelf's Russian books)."""
 
     def __post_init__(self) -> None:
         def bad(name: str, why: str) -> BookmixError:
@@ -105,6 +107,17 @@ class GeneratorSettings:
         if abs(total - 1.0) > 1e-6:
             raise bad("mix", f"proportions must sum to 1, got {total:g}")
 
+        from bookmix.storyworld.text import LANGUAGES
+
+        if self.lang not in LANGUAGES:
+            raise bad("lang", f"must be one of {sorted(LANGUAGES)}, got {self.lang!r}")
+        lang = LANGUAGES[self.lang]
+        kinds = sorted(k for k, v in self.mix.items() if float(v) > 0 and k not in lang.kinds)
+        if kinds:
+            raise bad("mix", f"{self.lang!r} books can be of kinds {sorted(lang.kinds)} only, got {kinds}")
+        if max(self.difficulties) > lang.max_level:
+            raise bad("difficulties", f"{self.lang!r} books are written at levels ≤ {lang.max_level}, got {self.difficulties}")
+
     def counts(self) -> dict[str, int]:
         """Books of each kind: largest-remainder apportionment of ``books`` by ``mix`` (ties broken by KINDS order)."""
         shares = {k: float(self.mix.get(k, 0.0)) * self.books for k in KINDS}
@@ -119,6 +132,8 @@ class GeneratorSettings:
         d = asdict(self)
         d["mix"] = {k: float(self.mix[k]) for k in KINDS if k in self.mix}
         d["difficulties"] = [int(x) for x in self.difficulties]
+        if d["lang"] == "en":
+            del d["lang"]  # English worlds keep the settings (and manifests) they had before languages existed
         return d
 
     @classmethod

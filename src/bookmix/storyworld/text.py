@@ -10,7 +10,11 @@ every fact book, whatever its level, includes it, so the item's continuation is 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+from bookmix.storyworld.names import CODAS, ONSETS, RESERVED, VOWELS
 
 LEVELS = (1, 2, 3)
 
@@ -126,3 +130,85 @@ def paragraphs(rng: np.random.Generator, sentences: list[str], lo: int = 4, hi: 
         out.append(" ".join(sentences[i : i + n]))
         i += n
     return "\n\n".join(out)
+
+
+# ---- languages ---------------------------------------------------------------------------------------------------
+# The constants above are English. A Language bundles everything a writer or an item needs in one language, so the
+# same generator writes a Russian world (the probe shelf's Russian books). Russian keeps invented names in the
+# nominative everywhere (names come after "городе", "породы", "земли" as appositions, or as subjects), so no
+# invented name ever has to be declined.
+TRADES = ("baker", "smith", "weaver", "farmer", "sailor", "healer", "potter", "miner")
+ABILITIES = ("swim", "fly", "dig", "sing", "glow", "climb", "howl", "hide")
+# A rule applied to a stated case (the first worked-example form, up to the answer): logical-transfer items.
+TRANSFER_CUES = {"region": "{p} lives in {x}, so {p} is a citizen of", "ability": "{p} keeps a {c}, so the pet of {p} can"}
+
+
+@dataclass(frozen=True)
+class Language:
+    code: str
+    fact_templates: dict[str, tuple[tuple[int, str], ...]]
+    fact_cues: dict[str, str]
+    rule_cues: dict[str, str]
+    transfer_cues: dict[str, str]
+    region_rules: tuple[tuple[int, str], ...]
+    region_examples: tuple[tuple[int, str], ...]
+    ability_rules: tuple[tuple[int, str], ...]
+    ability_examples: tuple[tuple[int, str], ...]
+    trades: tuple[str, ...]
+    abilities: tuple[str, ...]
+    titles: dict[str, str]
+    """Book kind → title format ({place}, {region}, {adj}, {noun})."""
+    byline: str
+    syllables: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
+    """(onsets, vowels, codas) of invented names."""
+    reserved: frozenset[str]
+    """Words of the templates that an invented name must never be."""
+    kinds: frozenset[str]
+    """Book kinds this language can write (filler, stories and notes are English only)."""
+    max_level: int
+
+
+EN = Language(
+    code="en", fact_templates=FACT_TEMPLATES, fact_cues=FACT_CUES, rule_cues=RULE_CUES, transfer_cues=TRANSFER_CUES,
+    region_rules=REGION_RULES, region_examples=REGION_EXAMPLES, ability_rules=ABILITY_RULES,
+    ability_examples=ABILITY_EXAMPLES, trades=TRADES, abilities=ABILITIES,
+    titles={"fact": "An Almanac of {place}", "misleading": "An Almanac of {place}", "rule": "A Primer on {region}",
+            "story": "Tales from {place}", "noise": "Notes on the {adj} {noun}"},
+    byline="by {author}", syllables=(ONSETS, VOWELS, CODAS), reserved=frozenset(RESERVED),
+    kinds=frozenset({"fact", "rule", "story", "noise", "misleading"}), max_level=3,
+)
+
+RU = Language(
+    code="ru",
+    fact_templates={
+        "home": ((1, "{p} живёт в городе {x}."), (1, "{p} давно живёт в городе {x}.")),
+        "pet": ((1, "{p} держит зверя породы {x}."), (1, "{p} растит зверя породы {x}.")),
+        "tool": ((1, "{p} носит с собой {x}."), (1, "{p} всегда носит с собой {x}.")),
+        "trade": ((1, "{p} по ремеслу {x}."), (1, "{p} давно по ремеслу {x}.")),
+    },
+    fact_cues={"home": "{p} живёт в городе", "pet": "{p} держит зверя породы", "tool": "{p} носит с собой",
+               "trade": "{p} по ремеслу"},
+    rule_cues={"region": "{p} — гражданин земли", "ability": "Питомец, которого держит {p}, умеет"},
+    transfer_cues={"region": "{p} живёт в городе {x}, поэтому {p} — гражданин земли",
+                   "ability": "{p} держит зверя породы {c}, поэтому питомец, которого держит {p}, умеет"},
+    region_rules=((1, "Каждый, кто живёт в городе {x}, — гражданин земли {r}."), (1, "Город {x} лежит в земле {r}.")),
+    region_examples=((1, "{q} живёт в городе {x}, поэтому {q} — гражданин земли {r}."),),
+    ability_rules=((1, "Каждый зверь породы {c} умеет {a}."), (1, "Зверь породы {c} всегда умеет {a}.")),
+    ability_examples=((1, "{q} держит зверя породы {c}, поэтому питомец, которого держит {q}, умеет {a}."),),
+    trades=("пекарь", "кузнец", "ткач", "пахарь", "моряк", "лекарь", "гончар", "рудокоп"),
+    abilities=("плавать", "летать", "копать", "петь", "светиться", "лазать", "выть", "прятаться"),
+    titles={"fact": "Летопись города {place}", "rule": "Наставление о земле {region}"},
+    byline="автор: {author}",
+    syllables=(("б", "бр", "в", "г", "гр", "д", "др", "ж", "з", "к", "кр", "л", "м", "н", "п", "р", "с", "ст", "т",
+                "ф", "х", "ш"),
+               ("а", "е", "и", "о", "у", "я", "ю", "ай"),
+               ("", "", "н", "р", "л", "с", "м", "к", "т")),
+    reserved=frozenset({"а", "в", "и", "к", "о", "у", "с", "не", "на", "по", "он", "она", "они", "за", "до", "из"}),
+    kinds=frozenset({"fact", "rule"}), max_level=1,
+)
+
+LANGUAGES = {"en": EN, "ru": RU}
+
+
+def language(code: str) -> Language:
+    return LANGUAGES[code]

@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from bookmix.storyworld.names import cap, make_names
+from bookmix.storyworld.names import cap
+from bookmix.storyworld.names import make_names as _make_names
 from bookmix.storyworld.settings import GeneratorSettings
 
-# Plain English words for the closed-class answers: their tokens are shared with the templates, so only the
-# association (who → which) has to be learned, not the word itself.
-TRADES = ("baker", "smith", "weaver", "farmer", "sailor", "healer", "potter", "miner")
-ABILITIES = ("swim", "fly", "dig", "sing", "glow", "climb", "howl", "hide")
+# Plain words of the book's language for the closed-class answers: their tokens are shared with the templates, so
+# only the association (who → which) has to be learned, not the word itself.
+from bookmix.storyworld.text import ABILITIES, TRADES, language  # noqa: E402,F401  (TRADES, ABILITIES: English)
 
 RELATIONS = ("home", "pet", "tool", "trade")
 
@@ -59,6 +59,8 @@ class World:
     story_cast: tuple[str, ...]
     """Names used only in stories."""
     authors: tuple[str, ...]
+    trades: tuple[str, ...] = TRADES
+    abilities: tuple[str, ...] = ABILITIES
 
     def pool(self, relation: str) -> tuple[str, ...]:
         """All possible values of a relation: the choices a multiple-choice item draws distractors from."""
@@ -66,9 +68,9 @@ class World:
             "home": tuple(self.places),
             "pet": tuple(self.creatures),
             "tool": self.objects,
-            "trade": TRADES,
+            "trade": self.trades,
             "region": self.regions,
-            "ability": ABILITIES,
+            "ability": self.abilities,
         }[relation]
 
     def to_dict(self) -> dict[str, Any]:
@@ -77,8 +79,8 @@ class World:
             "places": dict(self.places),
             "creatures": dict(self.creatures),
             "objects": list(self.objects),
-            "trades": list(TRADES),
-            "abilities": list(ABILITIES),
+            "trades": list(self.trades),
+            "abilities": list(self.abilities),
             "people": [asdict(p) for p in self.people],
             "rule_people": list(self.rule_people),
             "story_cast": list(self.story_cast),
@@ -90,6 +92,12 @@ def make_world(settings: GeneratorSettings, n_fact_books: int, n_rule_books: int
     """The world for these settings; the same settings give the same world."""
     rng = np.random.default_rng([settings.seed, 1])
     taken: set[str] = set()
+    lang = language(settings.lang)
+    trades, abilities = lang.trades, lang.abilities
+
+    def make_names(rng, n, syllables, taken):  # noqa: ANN001,ANN202 - the language's syllables and reserved words
+        return _make_names(rng, n, syllables, taken, alphabet=lang.syllables, reserved=lang.reserved)
+
     regions = tuple(cap(n) for n in make_names(rng, settings.regions, (2, 2), taken))
     place_names = [cap(n) for n in make_names(rng, settings.places, (2, 3), taken)]
     # Every region gets places before any gets a second round, so each region is an answer somewhere.
@@ -97,7 +105,7 @@ def make_world(settings: GeneratorSettings, n_fact_books: int, n_rule_books: int
     places = dict(zip(place_names, region_of, strict=True))
     creature_names = make_names(rng, settings.creatures, (1, 2), taken)
     creatures = {
-        c: ABILITIES[int(i) % len(ABILITIES)]
+        c: abilities[int(i) % len(abilities)]
         for c, i in zip(creature_names, rng.permutation(len(creature_names)), strict=True)
     }
     objects = tuple(make_names(rng, settings.objects, (2, 2), taken))
@@ -110,7 +118,7 @@ def make_world(settings: GeneratorSettings, n_fact_books: int, n_rule_books: int
             home=place_names[int(rng.integers(len(place_names)))],
             pet=creature_names[int(rng.integers(len(creature_names)))],
             tool=objects[int(rng.integers(len(objects)))],
-            trade=TRADES[int(rng.integers(len(TRADES)))],
+            trade=trades[int(rng.integers(len(trades)))],
         )
         for name in people_names
     )
@@ -120,4 +128,4 @@ def make_world(settings: GeneratorSettings, n_fact_books: int, n_rule_books: int
         f"{cap(a)} {cap(b)}"
         for a, b in zip(make_names(rng, 16, (2, 2), taken), make_names(rng, 16, (2, 3), taken), strict=True)
     )
-    return World(regions, places, creatures, objects, people, rule_people, story_cast, authors)
+    return World(regions, places, creatures, objects, people, rule_people, story_cast, authors, trades, abilities)

@@ -5,7 +5,7 @@ A new task type is a new module here that subclasses ``TaskConfig`` and decorate
 
 from __future__ import annotations
 
-from bookmix.evals.tasks import choice, entity_recall, harness, heldout, next_passage, samples  # noqa: F401
+from bookmix.evals.tasks import choice, entity_recall, grammar, harness, heldout, next_passage, probe, samples  # noqa: F401
 from bookmix.evals.tasks.base import REGISTRY, EvalContext, MetricData, TaskConfig, TaskOutput, register
 
 __all__ = ["REGISTRY", "EvalContext", "MetricData", "TaskConfig", "TaskOutput", "register"]

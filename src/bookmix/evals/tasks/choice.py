@@ -89,12 +89,12 @@ def _group(it: dict, depth: int) -> str:
     return "/".join(str(g).split("/")[:depth]) if g and depth else ""
 
 
-def _add_groups(out: TaskOutput, groups: list[str], per_item: dict[str, MetricData]) -> None:
+def _add_groups(out: TaskOutput, groups: list[str], per_item: dict[str, MetricData], key: str = "group") -> None:
     arr = np.array(groups, dtype=object)
     for g in sorted(set(groups) - {""}):
         mask = (arr == g).astype(np.float64)
         for name, m in per_item.items():
-            out.metrics[f"{name}@group={g}"] = MetricData(m.num * mask, m.den * mask, m.higher_is_better)
+            out.metrics[f"{name}@{key}={g}"] = MetricData(m.num * mask, m.den * mask, m.higher_is_better)
 
 
 def _skipped(files: list[str], cfg: JsonlTask) -> TaskOutput:
@@ -150,17 +150,38 @@ def run_minimal_pairs(cfg: MinimalPairs, ctx: EvalContext) -> TaskOutput:
     items, files = read_jsonl(cfg, ctx)
     if not items:
         return _skipped(files, cfg)
-    lib = ctx.library
     for it in items:
         if not isinstance(it.get("good"), str) or not isinstance(it.get("bad"), str):
             raise BookmixError(f"{it['_where']}: needs \"good\" and \"bad\" sentences (text)")
-    enc = lib.encode([t for it in items for t in (it["good"], it["bad"])])
+    out = score_pairs(ctx, [it["good"] for it in items], [it["bad"] for it in items],
+                      {"group": [_group(it, cfg.group_depth) for it in items]})
+    out.info["files"] = files
+    return out
+
+
+def score_pairs(
+    ctx: EvalContext, good: list[str], bad: list[str], breakdowns: dict[str, list[str]], same_length: bool = False
+) -> TaskOutput:
+    """Minimal pairs scored the published (BLiMP) way: each sentence's full log-probability after the start token,
+    one batched pass over all sentences. ``acc``: good beats bad; ``margin``: log p(good) − log p(bad);
+    ``prob``: p(good) / (p(good) + p(bad)). ``breakdowns`` {key: label per pair} add ``metric@key=label``.
+
+    ``same_length`` adds ``acc_same_length``: accuracy on the pairs whose two sentences have equally many tokens.
+    Summed log-probabilities favour the shorter sentence, so a model that knows nothing (uniform predictions) is
+    right on every pair whose bad sentence is longer; on equal-length pairs it is at chance, and only what the model
+    learned moves the score."""
+    lib = ctx.library
+    enc = lib.encode([t for pair in zip(good, bad, strict=True) for t in pair])
     start = np.array([lib.eob_id], dtype=np.int64)
     s = ctx.scorer.score([start] * len(enc), [e.astype(np.int64) for e in enc])
     margin = s.logprob[0::2] - s.logprob[1::2]
     prob = 1.0 / (1.0 + np.exp(-np.clip(margin, -700, 700)))  # p(good) among the two
     per_item = {"acc": MetricData.mean(margin > 0), "margin": MetricData.mean(margin), "prob": MetricData.mean(prob)}
-    out = TaskOutput(n_items=len(items), metrics=dict(per_item), info={"chance": 0.5, "files": files})
-    _add_groups(out, [_group(it, cfg.group_depth) for it in items], per_item)
+    out = TaskOutput(n_items=len(good), metrics=dict(per_item), info={"chance": 0.5})
+    if same_length:
+        equal = s.n_tokens[0::2] == s.n_tokens[1::2]
+        out.metrics["acc_same_length"] = MetricData.mean(margin > 0, mask=equal)
+        out.info["same_length_pairs"] = int(equal.sum())
+    for key, labels in breakdowns.items():
+        _add_groups(out, labels, per_item, key)
     return out
-
