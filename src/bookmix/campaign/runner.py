@@ -269,7 +269,7 @@ def out_of_sample_stage(
     cfg: PipelineConfig, lib, store: Store, executor, progress: CampaignProgress, model: dict
 ) -> None:
     """Train ``analysis.out_of_sample`` fresh recipes that the analysis will predict but never fit."""
-    from bookmix.campaign.designs import out_of_sample_recipes
+    from bookmix.campaign.designs import out_of_sample_recipes, with_shelf
 
     n = cfg.analysis.out_of_sample
     if n <= 0:
@@ -278,6 +278,7 @@ def out_of_sample_stage(
     name = "oos:recipes"
     if store.stage_done(name) is None:
         recipes = out_of_sample_recipes(cfg.search.designs, n, lib, {r["id"] for r in store.recipes()})
+        recipes = with_shelf(recipes, cfg.search.probe_shelf)  # read like the search recipes, shelf included
         store.add_recipes(recipes, round, design="oos")
         store.finish_stage(name, {"recipes": [r["id"] for r in recipes]})
     by_id = {r["id"]: r for r in store.recipes()}
