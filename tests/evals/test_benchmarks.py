@@ -4,9 +4,7 @@ polite resumable fetcher against a real HTTP server on 127.0.0.1, and scoring th
 from __future__ import annotations
 
 import gzip
-import http.server
 import json
-import threading
 
 import pytest
 
@@ -135,53 +133,12 @@ def test_scored_through_the_suite_with_breakdowns(tmp_path, story_library, tiny_
         del os.environ["BOOKMIX_EVALDATA"]
 
 
-class _Site(http.server.BaseHTTPRequestHandler):
-    """Serves ``files`` by path; fails the first N requests of a path with 503; drops one answer halfway; honours
-    Range; records (path, Range, User-Agent) of every request."""
-
-    files: dict[str, bytes]
-    fail_first: dict[str, int]
-    truncate_once: set[str]
-    log: list[tuple[str, str, str]]
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        self.log.append((self.path, self.headers.get("Range", ""), self.headers.get("User-Agent", "")))
-        if self.fail_first.get(self.path, 0) > 0:
-            self.fail_first[self.path] -= 1
-            self.send_error(503)
-            return
-        if self.path not in self.files:
-            self.send_error(404)
-            return
-        data = self.files[self.path]
-        rng = self.headers.get("Range")
-        start = int(rng.split("=")[1].rstrip("-")) if rng else 0
-        body = data[start:]
-        self.send_response(206 if start else 200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.path in self.truncate_once:
-            self.truncate_once.discard(self.path)
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            return
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture
-def site():
-    files = {f"/data/{p}.jsonl": blimp_lines(p, 50).encode() for p in ("causative", "passive_1", "transitive")}
-    handler = type("H", (_Site,), {"files": files, "fail_first": {}, "truncate_once": set(), "log": []})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/data", handler
-    server.shutdown()
-    server.server_close()
+def site(http_site):
+    url, handler = http_site(
+        {f"/data/{p}.jsonl": blimp_lines(p, 50).encode() for p in ("causative", "passive_1", "transitive")}
+    )
+    return url + "/data", handler
 
 
 def test_fetch_is_polite_retries_and_resumes(site, tmp_path):
@@ -267,13 +224,21 @@ def test_shared_benchmark_files_read_whole(tmp_path):
 def test_same_length_accuracy_removes_the_shorter_sentence_bias(tmp_path, story_library, tiny_cfg):
     # An untrained model prefers whichever sentence has fewer tokens: on pairs whose bad sentence is longer it is
     # "right" every time, so the published accuracy is far from chance; on equal-length pairs it is not.
-    lines = "".join(json.dumps({"sentence_good": f"The cat {i} sleeps.", "sentence_bad": f"The cat {i} sleeps sleeps."})
-                    + "\n" for i in range(40))
-    lines += "".join(json.dumps({"sentence_good": f"A dog {i} runs.", "sentence_bad": f"A dog {i} walks."}) + "\n"
-                     for i in range(40))
+    lines = "".join(
+        json.dumps({"sentence_good": f"The cat {i} sleeps.", "sentence_bad": f"The cat {i} sleeps sleeps."}) + "\n"
+        for i in range(40)
+    )
+    lines += "".join(
+        json.dumps({"sentence_good": f"A dog {i} runs.", "sentence_bad": f"A dog {i} walks."}) + "\n" for i in range(40)
+    )
     (tmp_path / "causative.jsonl").write_text(lines, encoding="utf-8")
-    suite = Suite.from_dict({"tasks": [{"name": "g", "type": "blimp", "path": str(tmp_path),
-                                        "paradigms": ["causative"]}], "objective": "g/acc", "bootstrap": 50})
+    suite = Suite.from_dict(
+        {
+            "tasks": [{"name": "g", "type": "blimp", "path": str(tmp_path), "paradigms": ["causative"]}],
+            "objective": "g/acc",
+            "bootstrap": 50,
+        }
+    )
     r = evaluate(LM(tiny_cfg), suite, story_library)
     assert r.metrics["g/acc"].value >= 0.5 + 0.4 * 0.9  # the 40 longer-bad pairs won by length alone
     same = r.metrics["g/acc_same_length"]

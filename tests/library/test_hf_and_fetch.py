@@ -3,10 +3,6 @@ a real HTTP server on 127.0.0.1 serving the site's URL layout."""
 
 from __future__ import annotations
 
-import http.server
-import threading
-from pathlib import Path
-
 import pytest
 
 from bookmix.library import Library, ingest
@@ -46,45 +42,8 @@ def test_hf_parquet_source_streams_records_with_fields(tmp_path, monkeypatch) ->
     assert (again.added, again.skipped) == (0, 8)
 
 
-class _Site(http.server.BaseHTTPRequestHandler):
-    """Serves files from ``root`` at their relative paths; honours Range; fails the first N requests per path."""
-
-    root: Path
-    fail_first: dict[str, int]
-    truncate_once: set[str]
-    log: list[tuple[str, str]]
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        self.log.append((self.path, self.headers.get("Range", "")))
-        if self.fail_first.get(self.path, 0) > 0:
-            self.fail_first[self.path] -= 1
-            self.send_error(503)
-            return
-        file = self.root / self.path.lstrip("/")
-        if not file.is_file():
-            self.send_error(404)
-            return
-        data = file.read_bytes()
-        rng = self.headers.get("Range")
-        start = int(rng.split("=")[1].rstrip("-")) if rng else 0
-        body = data[start:]
-        self.send_response(206 if start else 200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.path in self.truncate_once:  # the connection drops halfway, as on a flaky network
-            self.truncate_once.discard(self.path)
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            return
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture
-def site(tmp_path):
+def site(tmp_path, http_site):
     root = tmp_path / "site"
     for i in (11, 84, 1342):
         d = root / "cache" / "epub" / str(i)
@@ -95,13 +54,7 @@ def site(tmp_path):
         '<ol><li><a href="/ebooks/1342">P</a></li><li><a href="/ebooks/84">F</a></li>'
         '<li><a href="/ebooks/1342">dup</a></li><li><a href="/ebooks/11">A</a></li></ol>'
     )
-    handler = type("H", (_Site,), {"root": root, "fail_first": {}, "truncate_once": set(), "log": []})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", handler
-    server.shutdown()
-    server.server_close()
+    return http_site({"/" + f.relative_to(root).as_posix(): f.read_bytes() for f in root.rglob("*") if f.is_file()})
 
 
 def test_fetch_ids_with_retries_and_resume(site, tmp_path) -> None:
@@ -116,9 +69,8 @@ def test_fetch_ids_with_retries_and_resume(site, tmp_path) -> None:
     assert (out / ".pg11.txt.part").exists() and not (out / "pg11.txt").exists()
     r2 = fetch_gutenberg(out, ids=[11, 84], mirror=url, delay=0.0)
     assert (r2.fetched, r2.skipped) == ([11], [84])
-    site_file = handler.root / "cache/epub/11/pg11.txt"
-    assert (out / "pg11.txt").read_bytes() == site_file.read_bytes()
-    ranged = [rng for path, rng in handler.log if path.endswith("pg11.txt") and rng]
+    assert (out / "pg11.txt").read_bytes() == handler.files["/cache/epub/11/pg11.txt"]
+    ranged = [rng for path, rng, _ in handler.log if path.endswith("pg11.txt") and rng]
     assert ranged and ranged[-1] != "bytes=0-"  # the second run continued the partial file
 
 
