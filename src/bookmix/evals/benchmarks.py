@@ -19,7 +19,6 @@ import csv
 import difflib
 import gzip
 import io
-import json
 import os
 import urllib.error
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bookmix.errors import BookmixError
+from bookmix.utils.io import json_object
 
 ENV_DIR = "BOOKMIX_EVALDATA"
 
@@ -287,7 +287,7 @@ def _read_file(bench: Benchmark, path: Path, paradigm: str, limit: int | None) -
                     raise BookmixError(f"{path}:1: header lacks column(s) {', '.join(sorted(missing))}")
                 rows = ((reader.line_num, row) for row in reader)
             else:
-                rows = ((n, _json_line(path, n, line)) for n, line in enumerate(fh, 1) if line.strip())
+                rows = ((n, json_object(line, f"{path}:{n}")) for n, line in enumerate(fh, 1) if line.strip())
             for n, row in rows:
                 good, bad = row.get(bench.good), row.get(bench.bad)
                 if not isinstance(good, str) or not isinstance(bad, str) or not good.strip() or not bad.strip():
@@ -300,16 +300,6 @@ def _read_file(bench: Benchmark, path: Path, paradigm: str, limit: int | None) -
     if not out:
         raise BookmixError(f"{path}: holds no pairs")
     return out
-
-
-def _json_line(path: Path, n: int, line: str) -> dict:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise BookmixError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
-    if not isinstance(row, dict):
-        raise BookmixError(f"{path}:{n}: must be a JSON object")
-    return row
 
 
 # ---- fetching --------------------------------------------------------------------------------------------------------

@@ -8,12 +8,12 @@ may describe the same files (e.g. a catalog and a subject list); later ones fill
 from __future__ import annotations
 
 import csv
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from bookmix.errors import BookmixError
+from bookmix.utils.io import json_object
 
 CORE_FIELDS = ("title", "author", "year", "lang", "subjects")
 
@@ -45,13 +45,7 @@ def _load(path: Path) -> dict[str, dict[str, Any]]:
             else:
                 for i, line in enumerate(fh, 1):
                     if line.strip():
-                        try:
-                            row = json.loads(line)
-                        except json.JSONDecodeError as exc:
-                            raise BookmixError(f"{path}:{i}: not JSON ({exc.msg})") from None
-                        if not isinstance(row, dict):
-                            raise BookmixError(f"{path}:{i}: expected a JSON object per line")
-                        rows.append((i, row))
+                        rows.append((i, json_object(line, f"{path}:{i}")))
     except UnicodeDecodeError as exc:
         raise BookmixError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
     base = path.parent

@@ -69,3 +69,18 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
     atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=False, ensure_ascii=False) + "\n")
+
+
+def json_object(line: str, where: str) -> dict[str, Any]:
+    """One JSON object (a line of a .jsonl file); errors name ``where`` (``FILE:LINE``) and the reason."""
+    import json
+
+    from bookmix.errors import BookmixError
+
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise BookmixError(f"{where}: not valid JSON ({exc.msg})") from None
+    if not isinstance(obj, dict):
+        raise BookmixError(f"{where}: must be a JSON object, got {type(obj).__name__}")
+    return obj
