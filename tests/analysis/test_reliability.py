@@ -20,7 +20,6 @@ from bookmix.analysis.reliability import (
     choose_level,
     group_effects,
     plan_from_pilot,
-    plan_power,
     reliability,
     spearman_brown,
     trials_for,
@@ -126,18 +125,6 @@ def test_kinds_of_book_are_chosen_when_single_books_are_too_rare():
     f = analyze(records, catalog, AnalysisConfig(n_boot=20, propose=False, splits=10))
     assert f.reliability["level"] == "cluster" and len(f.groups) == kinds
     assert any("grouped by cluster" in line for line in f.summary)
-
-
-def test_power_plan_formula_and_its_inverse():
-    p = plan_power(trials=100, units=40, signal_std=0.1, noise_std=0.1, per_set=8)
-    assert p.reliability == pytest.approx(100 / (100 + 40))
-    assert 0 < p.agreement < p.reliability  # Spearman of a bivariate normal sits just below its Pearson r
-    need = p.trials_for["0.8"]
-    assert plan_power(need, 40, 0.1, 0.1).agreement >= 0.8 > plan_power(need - 2, 40, 0.1, 0.1).agreement
-    assert plan_power(400, 40, 0.1, 0.1).agreement > p.agreement  # more trials, more agreement
-    assert p.detectable == pytest.approx(2.8 * 0.1 / np.sqrt(100 * 0.2 * 0.8))
-    with pytest.raises(ValueError, match="noise_std"):
-        plan_power(10, 10, 0.1, 0.0)
 
 
 def test_plan_from_pilot_scales_with_trials_per_book():

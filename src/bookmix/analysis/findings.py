@@ -123,8 +123,8 @@ def _summary(noise: dict[str, Any], validity: dict[str, Any], books: list[dict],
              reliability: dict[str, Any] | None = None) -> list[str]:  # fmt: skip
     out = [noise["objective"]["sentence"]]
     if reliability:
-        level = reliability["candidates"][reliability["level"]]
-        out.append(f"Effects are read at the level of {reliability['level']}: {reliability['reason']}.")
+        chosen = reliability["level"]
+        out.append(f"Effects are read at the level of {chosen}: {reliability['reason']}.")
         books_rel = reliability["candidates"]["books"]
         if books_rel["rerun_agreement"] is not None:
             need = books_rel["trials_for"].get("0.8")
@@ -132,8 +132,9 @@ def _summary(noise: dict[str, Any], validity: dict[str, Any], books: list[dict],
                 f"An independent rerun would agree on book effects at about ρ = {books_rel['rerun_agreement']:.2f}"
                 + (f"; about {need} trials for 0.8." if need else "; no number of trials like these reaches 0.8.")
             )
-        if level is not books_rel and level["rerun_agreement"] is not None:
-            out.append(f"On effects by {reliability['level']}: about ρ = {level['rerun_agreement']:.2f}.")
+        level = reliability["candidates"][chosen]
+        if chosen != "books" and level["rerun_agreement"] is not None:
+            out.append(f"On effects by {chosen}: about ρ = {level['rerun_agreement']:.2f}.")
         pv = reliability.get("placebo_validity")
         if pv is not None and pv > 0.2:
             out.append(f"Warning: with outcomes shuffled between recipes the datamodel still ranks held-out trials at "
