@@ -15,7 +15,7 @@ import scipy.sparse as sp
 from bookmix.analysis.features import BookInfo, book_info
 from bookmix.analysis.noise import noise_report
 from bookmix.analysis.predictors import Predictors, fit_predictors
-from bookmix.analysis.proposal import Constraints, Proposal, propose
+from bookmix.analysis.proposal import TOP_LIST, Constraints, Proposal, propose
 from bookmix.analysis.reliability import SPLITS, choose_level, group_effects, out_of_sample, placebo_validity
 from bookmix.analysis.table import TrialTable, from_records
 from bookmix.analysis.validity import cross_validate
@@ -32,7 +32,7 @@ class AnalysisConfig:
     """Bootstrap draws for intervals: 200 pins a 95% percentile interval's ends to a few % of its width."""
     level: float = 0.95
     folds: int = 5
-    top: int = 10
+    top: int = TOP_LIST
     """Books listed in top_books / bottom_books."""
     lasso: bool = True
     propose: bool = True
