@@ -58,6 +58,8 @@ CONFIGS: dict[str, Setting] = {
     "small_steps": Setting({"micro_batch": 4}, note="micro-batch 4: 128 steps of 4 windows"),
     "small_steps_zero_floor": Setting({"micro_batch": 4, "min_lr_ratio": 0.0}, note="... and cosine to 0"),
     "small_steps_lr3": Setting({"micro_batch": 4, "lr": 3e-3}, note="micro-batch 4, lr 3e-3"),
+    "lr3": Setting({"micro_batch": 16, "lr": 3e-3, "min_lr_ratio": 0.1}, note="micro-batch 16, lr 3e-3"),
+    "lr_low": Setting({"micro_batch": 16, "lr": 3e-4, "min_lr_ratio": 0.1}, note="micro-batch 16, lr 3e-4"),
     "shipped": Setting(note="the TrainConfig defaults of this checkout"),
 }
 
@@ -117,14 +119,69 @@ def recipes(lib: Path, n: int, per_set: int, seed: int) -> list[Any]:
                                     "recipe": {"epochs": 4}}), Library.open(lib))  # fmt: skip
 
 
+def spread_windows(lib: Any, seq_len: int, n_windows: int) -> np.ndarray:
+    """``n_windows`` windows spread evenly through the whole of every held-out book (not just its opening pages):
+    the text a recipe is meant to teach, rather than title pages and tables of contents."""
+    books = sorted((b for b in lib.books(split="holdout") if b.tokens > 2 * (seq_len + 1)), key=lambda b: b.id)
+    per = -(-n_windows // len(books))
+    out = []
+    for b in books:
+        toks = np.asarray(lib.tokens(b.id), dtype=np.int64)
+        starts = np.linspace(len(toks) * 0.02, len(toks) - seq_len - 2, per).astype(np.int64)
+        out.append(np.stack([toks[s : s + seq_len + 1] for s in starts]))
+    return np.concatenate(out)
+
+
+def eval_sets(lib_dir: Path, seq_len: int) -> dict[str, np.ndarray]:
+    from bookmix.library import Library
+    from bookmix.training.evaluate import sample_windows
+    from bookmix.training.heldout import holdout_windows
+
+    lib = Library.open(lib_dir)
+    return {
+        "open64": sample_windows(holdout_windows(lib, seq_len, 64), 64),
+        "spread512": spread_windows(lib, seq_len, 512),
+    }
+
+
+def paired_ratio(losses: np.ndarray) -> dict[str, float]:
+    """Two-way (recipe x seed) decomposition of an (R, S) table whose seed s is the same initialisation for every
+    recipe, as in a campaign's search stage: the seed's main effect is common to all recipes and cannot reorder
+    them; what can is the recipe x seed interaction. Returns the one-way ratio (seed main effect counted as noise)
+    and the paired ratio (only the interaction counted)."""
+    r, s = losses.shape
+    grand = losses.mean()
+    row = losses.mean(1) - grand
+    col = losses.mean(0) - grand
+    resid = losses - grand - row[:, None] - col[None, :]
+    ms_rows = s * float(np.sum(row**2)) / (r - 1)
+    ms_resid = float(np.sum(resid**2)) / ((r - 1) * (s - 1))
+    ms_within = float(np.sum((losses - losses.mean(1, keepdims=True)) ** 2)) / (r * (s - 1))
+    sig_paired = max(ms_rows - ms_resid, 0.0) / s
+    sig_oneway = max(ms_rows - ms_within, 0.0) / s
+    return {
+        "oneway_ratio": float(np.sqrt(sig_oneway / ms_within)) if ms_within > 0 else float("nan"),
+        "paired_ratio": float(np.sqrt(sig_paired / ms_resid)) if ms_resid > 0 else float("nan"),
+        "seed_main_std": float(np.sqrt(max(float(np.sum(col**2)) / (s - 1) - ms_resid / r, 0.0))),
+        "interaction_std": float(np.sqrt(ms_resid)),
+        "recipe_signal_std": float(np.sqrt(sig_paired)),
+    }
+
+
 def run_setting(name: str, lib: Path, recs: list[Any], seeds: tuple[int, ...], tokens: int, work: Path) -> dict:
+    import torch
+
     from bookmix.analysis.noise import noise_floor
     from bookmix.models.config import preset
+    from bookmix.training.checkpoint import load_model
     from bookmix.training.config import TrainConfig
+    from bookmix.training.evaluate import heldout_loss
     from bookmix.training.recipe_run import train_recipe
 
     s = CONFIGS[name]
     losses, groups, secs = [], [], []
+    evals = eval_sets(lib, SHAPE["block_size"] if s.model == "nano" else preset(s.model).block_size)
+    extra: dict[str, list[float]] = {k: [] for k in evals}
     for i, r in enumerate(recs):
         for seed in seeds:
             cfg = TrainConfig.from_dict({**s.train, "max_tokens": tokens, "seed": seed, "log_every": 1000,
@@ -134,12 +191,18 @@ def run_setting(name: str, lib: Path, recs: list[Any], seeds: tuple[int, ...], t
             t0 = time.perf_counter()
             res = train_recipe(lib, r, model, cfg, out)
             secs.append(time.perf_counter() - t0)
+            m, _, _ = load_model(out)
+            for k, w in evals.items():
+                extra[k].append(heldout_loss(m, w, 32, torch.device("cpu"), torch.float32))
             shutil.rmtree(out, ignore_errors=True)
             losses.append(res.heldout_loss)
             groups.append(i)
             assert res.tokens == tokens, f"{name}: trained {res.tokens} tokens, not {tokens}: recipe too short"
     nf = noise_floor(np.array(losses, dtype=float), np.array(groups), "heldout/loss")
+    by_eval = {k: paired_ratio(np.array(v).reshape(len(recs), len(seeds))) for k, v in extra.items()}
     return {
+        "by_eval": by_eval,
+        "extra_losses": extra,
         "setting": name,
         "note": s.note,
         "train": s.train,
@@ -186,6 +249,10 @@ def main() -> None:
                   f"seed {row['replicate_std']:.4f}  p {row['p_value']:.2g}  loss {row['mean_loss']:.3f}  "
                   f"{row['seconds_per_trial']:.1f} s/trial  ({row['trials']} trials x {args.tokens} tokens)",
                   flush=True)  # fmt: skip
+            for k, e in row["by_eval"].items():
+                print(f"    eval {k:10s} one-way {e['oneway_ratio']:.3f}  paired {e['paired_ratio']:.3f}  "
+                      f"signal {e['recipe_signal_std']:.4f}  seed-main {e['seed_main_std']:.4f}  "
+                      f"interaction {e['interaction_std']:.4f}", flush=True)  # fmt: skip
     base = next((r for r in rows if r["setting"] == "today"), None)
     if base and base["ratio"]:
         for r in rows:
