@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from bookmix.analysis.features import BookInfo, book_info
-from bookmix.analysis.noise import noise_report
+from bookmix.analysis.noise import noise_report, without_seed_effects
 from bookmix.analysis.predictors import Predictors, fit_predictors
 from bookmix.analysis.proposal import TOP_LIST, Constraints, Proposal, propose
 from bookmix.analysis.reliability import SPLITS, choose_level, group_effects, out_of_sample, placebo_validity
@@ -194,10 +194,12 @@ def analyze(
     """
     config = config or AnalysisConfig()
     table = from_records(records)
+    noise = {k: v.to_dict() for k, v in noise_report(table.objective, table.metrics, table.groups, table.seeds).items()}
+    # Every effect below is fitted with each seed's common effect removed (it moves all recipes of a seed alike).
+    table = replace(table, objective=without_seed_effects(table.objective, table.groups, table.seeds))
     info = book_info(library, table.book_ids)
     pred = fit_predictors(table, info, n_boot=config.n_boot, level=config.level, seed=config.seed,
                           lasso=config.lasso)  # fmt: skip
-    noise = {k: v.to_dict() for k, v in noise_report(table.objective, table.metrics, table.groups).items()}
     validity = {k: v.to_dict() for k, v in cross_validate(table, info, config.folds, config.seed).items()}
     books = _book_rows(table, info, pred)
     for row in books:

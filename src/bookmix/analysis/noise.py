@@ -3,6 +3,15 @@
 A one-way ANOVA over replicate groups (trials of the same recipe). The within-group standard deviation is the
 noise; the between-recipe standard deviation (its unbiased, noise-corrected estimate) is the signal. When the
 F-test cannot tell recipes apart, the finding says so in a plain sentence instead of ranking noise.
+
+Paired seeds. A seed is the same initialisation for every recipe trained with it, and every search trial of a
+campaign shares its seeds, so part of what a seed does (its *common* effect: one initialisation is simply better than
+another, for all recipes) shifts every recipe alike and cannot reorder them. Only the recipe x seed interaction can.
+When recipes were trained at several seeds (the replicate stage), :func:`seed_offsets` estimates each seed's common
+effect from them (an additive two-way fit) and the noise floor is measured after removing it: the noise that
+decides rankings, not the larger one-way figure that also counts what every recipe shares. On real books the
+common effect was the larger part of the seed noise (bench/snr.py: seed std 0.0062 nats against an interaction of
+0.0038), so the one-way floor understated the recipe-to-seed ratio about twofold.
 """
 
 from __future__ import annotations
@@ -29,13 +38,52 @@ class NoiseFloor:
     n_replicated: int  # recipes with at least two trials
     below_noise: bool | None
     sentence: str
+    seed_std: float | None = None  # std of the seeds' common effect, removed before the floor (None: not estimable)
+    oneway_std: float | None = None  # the within-recipe std with the seeds' common effect left in
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def noise_floor(values: np.ndarray, groups: np.ndarray, metric: str) -> NoiseFloor:
-    """Replicate noise and recipe signal of one metric. ``values`` (n,) may hold NaN (trial lacks the metric)."""
+def seed_offsets(values: np.ndarray, groups: np.ndarray, seeds: np.ndarray, iters: int = 200) -> dict[int, float]:
+    """Each seed's common effect (the same for every recipe trained with it), from the recipes trained at two or
+    more seeds: the least-squares additive fit value ~ recipe + seed over those trials (alternating means, which
+    converge for any connected design). The most used seed is the reference (offset 0), so search trials keep their
+    values. Seeds no multi-seed recipe was trained with get no offset (not estimable)."""
+    ok = np.isfinite(values)
+    v, g, s = values[ok], groups[ok], seeds[ok].astype(np.int64)
+    multi = [x for x in np.unique(g) if len(np.unique(s[g == x])) >= 2]
+    keep = np.isin(g, multi)
+    if not keep.any():
+        return {}
+    v, g, s = v[keep], g[keep], s[keep]
+    _, gi = np.unique(g, return_inverse=True)
+    ids, si = np.unique(s, return_inverse=True)
+    ng, ns = int(gi.max()) + 1, len(ids)
+    gc, sc = np.bincount(gi, minlength=ng), np.bincount(si, minlength=ns)
+    a, b = np.zeros(ng), np.zeros(ns)
+    for _ in range(iters):
+        a = np.bincount(gi, weights=v - b[si], minlength=ng) / gc
+        b_new = np.bincount(si, weights=v - a[gi], minlength=ns) / sc
+        if np.max(np.abs(b_new - b)) < 1e-12:
+            b = b_new
+            break
+        b = b_new
+    counts_all = {int(x): int(np.sum(seeds == x)) for x in ids}
+    ref = max(counts_all, key=lambda x: (counts_all[x], -x))
+    b = b - b[list(ids).index(ref)]
+    return {int(x): float(off) for x, off in zip(ids, b, strict=True)}
+
+
+def without_seed_effects(values: np.ndarray, groups: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """``values`` with each seed's common effect (:func:`seed_offsets`) subtracted; unchanged where none is known."""
+    offsets = seed_offsets(values, groups, seeds)
+    return values - np.array([offsets.get(int(x), 0.0) for x in seeds]) if offsets else values
+
+
+def noise_floor(values: np.ndarray, groups: np.ndarray, metric: str, seeds: np.ndarray | None = None) -> NoiseFloor:
+    """Replicate noise and recipe signal of one metric. ``values`` (n,) may hold NaN (trial lacks the metric).
+    With ``seeds`` (n,), the seeds' common effect is removed first (see the module notes) and reported."""
     ok = np.isfinite(values)
     v, g = values[ok], groups[ok]
     n = len(v)
@@ -44,9 +92,15 @@ def noise_floor(values: np.ndarray, groups: np.ndarray, metric: str) -> NoiseFlo
     _, g = np.unique(g, return_inverse=True)
     k = int(g.max()) + 1
     counts = np.bincount(g, minlength=k).astype(np.float64)
+    oneway = _within_std(v, g, counts)
+    offsets = {} if seeds is None else seed_offsets(values, groups, seeds)
+    seed_std = None
+    if seeds is not None and offsets:
+        v = without_seed_effects(values, groups, seeds)[ok]
+        seed_std = float(np.std(list(offsets.values()), ddof=1))
     means = np.bincount(g, weights=v, minlength=k) / counts
     ss_within = float(np.sum((v - means[g]) ** 2))
-    df_within = n - k
+    df_within = n - k - max(len(offsets) - 1, 0)  # each estimated offset beyond the reference costs a degree
     n_rep = int(np.sum(counts >= 2))
     if df_within <= 0:
         spread = float(np.std(means, ddof=1)) if k > 1 else 0.0
@@ -54,6 +108,7 @@ def noise_floor(values: np.ndarray, groups: np.ndarray, metric: str) -> NoiseFlo
             metric, None, None, None, None, n, k, n_rep, None,
             f"{metric}: no recipe was trained with more than one seed, so the noise floor is unknown; "
             f"recipes spread by {spread:.4g} (std) but that may be seed noise. Add a replicate stage.",
+            seed_std, oneway,
         )  # fmt: skip
     ms_within = ss_within / df_within
     noise = float(np.sqrt(ms_within))
@@ -61,6 +116,7 @@ def noise_floor(values: np.ndarray, groups: np.ndarray, metric: str) -> NoiseFlo
         return NoiseFloor(
             metric, noise, None, None, None, n, k, n_rep, None,
             f"{metric}: only one recipe, replicate std {noise:.4g}; nothing to compare.",
+            seed_std, oneway,
         )  # fmt: skip
     grand = float(v.mean())
     ms_between = float(np.sum(counts * (means - grand) ** 2)) / (k - 1)
@@ -74,22 +130,37 @@ def noise_floor(values: np.ndarray, groups: np.ndarray, metric: str) -> NoiseFlo
         p = 0.0 if ms_between > 0 else 1.0
     snr = signal / noise if noise > 0 else float("inf")
     below = p >= SIGNIFICANCE
+    paired = "" if seed_std is None else (
+        f"; the seeds' common effect (std {seed_std:.4g}), which moves every recipe alike, is removed: "
+        f"with it the replicate std would be {oneway:.4g}"
+    )  # fmt: skip
     if below:
         sentence = (
             f"{metric}: differences between recipes are below the noise floor (replicate std {noise:.4g}, "
-            f"recipe signal std {signal:.4g}, p={p:.2g}); do not read rankings by this metric."
+            f"recipe signal std {signal:.4g}, p={p:.2g}{paired}); do not read rankings by this metric."
         )
     else:
         sentence = (
             f"{metric}: recipes differ beyond seed noise (signal std {signal:.4g} vs replicate std {noise:.4g}, "
-            f"signal-to-noise {snr:.2f}, p={p:.2g})."
+            f"signal-to-noise {snr:.2f}, p={p:.2g}{paired})."
         )
-    return NoiseFloor(metric, noise, signal, snr, p, n, k, n_rep, below, sentence)
+    return NoiseFloor(metric, noise, signal, snr, p, n, k, n_rep, below, sentence, seed_std, oneway)
 
 
-def noise_report(objective: np.ndarray, metrics: dict[str, np.ndarray], groups: np.ndarray) -> dict[str, NoiseFloor]:
+def _within_std(v: np.ndarray, g: np.ndarray, counts: np.ndarray) -> float | None:
+    """The pooled within-group std (one-way), None without a replicated group."""
+    df = len(v) - len(counts)
+    if df <= 0:
+        return None
+    means = np.bincount(g, weights=v, minlength=len(counts)) / counts
+    return float(np.sqrt(np.sum((v - means[g]) ** 2) / df))
+
+
+def noise_report(
+    objective: np.ndarray, metrics: dict[str, np.ndarray], groups: np.ndarray, seeds: np.ndarray | None = None
+) -> dict[str, NoiseFloor]:
     """The noise floor of the objective and of every metric, keyed by name (objective first)."""
-    out = {"objective": noise_floor(objective, groups, "objective")}
+    out = {"objective": noise_floor(objective, groups, "objective", seeds)}
     for name, values in metrics.items():
-        out[name] = noise_floor(values, groups, name)
+        out[name] = noise_floor(values, groups, name, seeds)
     return out

@@ -45,10 +45,11 @@ def analyze(
         return f"Spearman {_fmt(got.get('spearman'), 2)}, pairwise {_fmt(got.get('pairwise_accuracy'), 2)}"
 
     noise = Table(title="Noise floor (replicate seeds)")
-    for col in ("metric", "replicate std", "signal std", "signal/noise", "p"):
+    for col in ("metric", "replicate std", "seeds' common std", "signal std", "signal/noise", "p"):
         noise.add_column(col)
     for name, n in data["noise"].items():
-        noise.add_row(name, _fmt(n["replicate_std"]), _fmt(n["signal_std"]), _fmt(n["snr"], 3), _fmt(n["p_value"], 2))
+        noise.add_row(name, _fmt(n["replicate_std"]), _fmt(n.get("seed_std")), _fmt(n["signal_std"]), _fmt(n["snr"], 3),
+                      _fmt(n["p_value"], 2))  # fmt: skip
     console.print(noise)
     for n in data["noise"].values():
         if n["below_noise"] is not False:
