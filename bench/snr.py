@@ -3,8 +3,10 @@
 A campaign can only rank what differs between recipes by more than what differs between seeds of one recipe. This
 bench trains R random recipes of K real English books (from ../shared/books), each over S seeds, with every setting
 in ``CONFIGS`` at the same number of trained tokens (equal compute: FLOPs = 6 N D with N and D fixed), scores each
-model's held-out loss on held-out real books, and reports the one-way ANOVA noise floor of
-:mod:`bookmix.analysis.noise`: replicate (seed) std, noise-corrected recipe signal std, and their ratio.
+model's held-out loss on held-out real books, and reports the noise floor of :mod:`bookmix.analysis.noise` two
+ways: one-way (every seed difference counted as noise, the analysis before issue 16) and paired (each seed's common
+effect removed: every recipe of a setting is trained at the same seeds, as in a campaign, so only the recipe x seed
+interaction can reorder recipes). Replicate std, noise-corrected recipe signal std, and their ratio.
 
 Settings are chosen on one half of the books and seeds (``--split choose``) and reported on the other half
 (``--split report``): the books are split by a hash of their file name, and the recipe and trial seeds differ.
@@ -144,30 +146,6 @@ def eval_sets(lib_dir: Path, seq_len: int) -> dict[str, np.ndarray]:
     }
 
 
-def paired_ratio(losses: np.ndarray) -> dict[str, float]:
-    """Two-way (recipe x seed) decomposition of an (R, S) table whose seed s is the same initialisation for every
-    recipe, as in a campaign's search stage: the seed's main effect is common to all recipes and cannot reorder
-    them; what can is the recipe x seed interaction. Returns the one-way ratio (seed main effect counted as noise)
-    and the paired ratio (only the interaction counted)."""
-    r, s = losses.shape
-    grand = losses.mean()
-    row = losses.mean(1) - grand
-    col = losses.mean(0) - grand
-    resid = losses - grand - row[:, None] - col[None, :]
-    ms_rows = s * float(np.sum(row**2)) / (r - 1)
-    ms_resid = float(np.sum(resid**2)) / ((r - 1) * (s - 1))
-    ms_within = float(np.sum((losses - losses.mean(1, keepdims=True)) ** 2)) / (r * (s - 1))
-    sig_paired = max(ms_rows - ms_resid, 0.0) / s
-    sig_oneway = max(ms_rows - ms_within, 0.0) / s
-    return {
-        "oneway_ratio": float(np.sqrt(sig_oneway / ms_within)) if ms_within > 0 else float("nan"),
-        "paired_ratio": float(np.sqrt(sig_paired / ms_resid)) if ms_resid > 0 else float("nan"),
-        "seed_main_std": float(np.sqrt(max(float(np.sum(col**2)) / (s - 1) - ms_resid / r, 0.0))),
-        "interaction_std": float(np.sqrt(ms_resid)),
-        "recipe_signal_std": float(np.sqrt(sig_paired)),
-    }
-
-
 def run_setting(name: str, lib: Path, recs: list[Any], seeds: tuple[int, ...], tokens: int, work: Path) -> dict:
     import torch
 
@@ -198,10 +176,19 @@ def run_setting(name: str, lib: Path, recs: list[Any], seeds: tuple[int, ...], t
             losses.append(res.heldout_loss)
             groups.append(i)
             assert res.tokens == tokens, f"{name}: trained {res.tokens} tokens, not {tokens}: recipe too short"
-    nf = noise_floor(np.array(losses, dtype=float), np.array(groups), "heldout/loss")
-    by_eval = {k: paired_ratio(np.array(v).reshape(len(recs), len(seeds))) for k, v in extra.items()}
+    groups_a, seeds_a = np.array(groups), np.tile(np.array(seeds), len(recs))
+    nf = noise_floor(np.array(losses, dtype=float), groups_a, "heldout/loss")
+    paired = noise_floor(np.array(losses, dtype=float), groups_a, "heldout/loss", seeds_a)
+    by_eval = {}
+    for k, v in extra.items():
+        one, two = (noise_floor(np.array(v), groups_a, k, sd) for sd in (None, seeds_a))
+        by_eval[k] = {"oneway_ratio": one.snr, "paired_ratio": two.snr, "seed_common_std": two.seed_std,
+                      "paired_std": two.replicate_std, "signal_std": two.signal_std}  # fmt: skip
     return {
         "by_eval": by_eval,
+        "paired_ratio": paired.snr,
+        "paired_std": paired.replicate_std,
+        "seed_common_std": paired.seed_std,
         "extra_losses": extra,
         "setting": name,
         "note": s.note,
@@ -245,18 +232,21 @@ def main() -> None:
         for name in args.configs:
             row = run_setting(name, lib, recs, split.trial_seeds, args.tokens, Path(work))
             rows.append(row)
-            print(f"{args.split} {name:24s} ratio {row['ratio']:.3f}  signal {row['signal_std']:.4f}  "
-                  f"seed {row['replicate_std']:.4f}  p {row['p_value']:.2g}  loss {row['mean_loss']:.3f}  "
+            print(f"{args.split} {name:24s} ratio {row['ratio']:.3f} (paired {row['paired_ratio']:.3f})  "
+                  f"signal {row['signal_std']:.4f}  seed {row['replicate_std']:.4f} (paired {row['paired_std']:.4f}, "
+                  f"common {row['seed_common_std']:.4f})  p {row['p_value']:.2g}  loss {row['mean_loss']:.3f}  "
                   f"{row['seconds_per_trial']:.1f} s/trial  ({row['trials']} trials x {args.tokens} tokens)",
                   flush=True)  # fmt: skip
             for k, e in row["by_eval"].items():
                 print(f"    eval {k:10s} one-way {e['oneway_ratio']:.3f}  paired {e['paired_ratio']:.3f}  "
-                      f"signal {e['recipe_signal_std']:.4f}  seed-main {e['seed_main_std']:.4f}  "
-                      f"interaction {e['interaction_std']:.4f}", flush=True)  # fmt: skip
+                      f"signal {e['signal_std']:.4f}  seeds' common {e['seed_common_std']:.4f}  "
+                      f"paired std {e['paired_std']:.4f}", flush=True)  # fmt: skip
     base = next((r for r in rows if r["setting"] == "today"), None)
     if base and base["ratio"]:
+        # Today's analysis counted the seeds' common effect as noise (one-way); the shipped one removes it (paired).
         for r in rows:
-            print(f"  {r['setting']:24s} ratio / today's: {r['ratio'] / base['ratio']:.2f}")
+            print(f"  {r['setting']:24s} one-way ratio / today's: {r['ratio'] / base['ratio']:.2f}   "
+                  f"paired (shipped analysis) / today's: {r['paired_ratio'] / base['ratio']:.2f}")  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps({"split": args.split, "args": vars(args) | {"json": str(args.json)},
                                          "rows": rows}, indent=1))  # fmt: skip
