@@ -94,12 +94,17 @@ def english_books(half: int, n_train: int, n_holdout: int) -> tuple[list[Path], 
 
 
 def build_library(split: Split, n_train: int, n_holdout: int, vocab: int) -> Path:
-    """Ingest the split's books once (cached under bench/out/)."""
-    from bookmix.library import ingest
+    """Ingest the split's books once (cached under bench/out/; an ingest killed half-way is resumed)."""
+    from bookmix.errors import BookmixError
+    from bookmix.library import Library, ingest
 
     lib = OUT / f"snr-lib-{split.name}-{n_train}-{n_holdout}-{vocab}"
     if (lib / "catalog.sqlite").exists():
-        return lib
+        try:
+            Library.open(lib)
+            return lib
+        except BookmixError:
+            pass
     train, held = english_books(split.half, n_train, n_holdout)
     tmp = Path(tempfile.mkdtemp())
     src = tmp / "books"
