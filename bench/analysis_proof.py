@@ -134,7 +134,7 @@ def proof_pipeline(out: Path, size: ProofSize = FULL, seed: int = 0) -> dict[str
         "analysis": {"enabled": True, "options": {"seed": seed, "n_boot": 100, "constraints": {"set_size": size.set_size}}},
         "verification": {"enabled": True, "baselines": size.baselines, "seeds": size.verify_seeds},
         "report": {"enabled": False},
-        "executor": {"kind": "local", "workers": size.workers, "threads": 1, "pack": size.pack},
+        "executor": {"kind": "local", "workers": size.workers, "threads": 1, "trials_per_unit": size.pack},
     }
 
 

@@ -56,7 +56,7 @@ def main() -> None:
             "train": {"micro_batch": 8, "lr": 0.003, "warmup": 2, "max_tokens": args.tokens},
             "seeds": {"seeds": [0], "replicates": 0.0},
             "eval": {"suite": suite},
-            "executor": {"workers": 1, "threads": 2, "pack": pack},
+            "executor": {"workers": 1, "threads": 2, "trials_per_unit": pack},
         }
         cfg = parse_pipeline(data)
         cfg.campaign_dir.mkdir(parents=True)

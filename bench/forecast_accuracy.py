@@ -159,7 +159,7 @@ REAL_PIPELINE = {
     "selection": {"top_k": 3},
     "analysis": {"enabled": True},
     "report": {"enabled": "auto"},
-    "executor": {"kind": "local", "workers": 1, "threads": 2, "pack": 4},
+    "executor": {"kind": "local", "workers": 1, "threads": 2, "trials_per_unit": 4},
 }
 """A small real-book campaign (--real-books): 6 recipes of 3 books read at 5% (~30k tokens a trial) + 2 replicates of
 the demo's tiny nano shape, analysis and report: a few minutes on two CPU cores."""

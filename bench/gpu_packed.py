@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bookmix.models.config import preset  # noqa: E402
 from bookmix.training.config import TrainConfig  # noqa: E402
 from bookmix.training.device import enable_fast_math  # noqa: E402
-from bookmix.training.packed import auto_pack_size  # noqa: E402
+from bookmix.training.pack_size import auto_pack_size  # noqa: E402
 from train_packed import packed_rate, single_rate  # noqa: E402  (the CPU benchmark's measurements)
 
 

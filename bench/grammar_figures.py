@@ -45,7 +45,7 @@ def main() -> None:
     from bookmix.recipes import Recipe
     from bookmix.training.checkpoint import load_model
     from bookmix.training.config import TrainConfig
-    from bookmix.training.recipe_run import train_recipe
+    from bookmix.trial import train_recipe
 
     lib_dir = args.work / f"lib-{args.lang}-{args.books}-{args.vocab}"
     if not (lib_dir / "catalog.sqlite").exists():

@@ -136,7 +136,7 @@ def pipeline(out: Path, lib: Path, recipes: int, per_set: int, tokens: int, seed
         "selection": {"top_k": 2},
         "analysis": {"enabled": True, "options": {"seed": seed, "n_boot": 200, "propose": False}},
         "report": {"enabled": False},
-        "executor": {"kind": "local", "workers": workers, "threads": 1, "pack": 4},
+        "executor": {"kind": "local", "workers": workers, "threads": 1, "trials_per_unit": 4},
     }
 
 

@@ -141,8 +141,8 @@ def spread_windows(lib: Any, seq_len: int, n_windows: int) -> np.ndarray:
 
 def eval_sets(lib_dir: Path, seq_len: int) -> dict[str, np.ndarray]:
     from bookmix.library import Library
+    from bookmix.recipes.heldout import holdout_windows
     from bookmix.training.evaluate import sample_windows
-    from bookmix.training.heldout import holdout_windows
 
     lib = Library.open(lib_dir)
     return {
@@ -159,7 +159,7 @@ def run_setting(name: str, lib: Path, recs: list[Any], seeds: tuple[int, ...], t
     from bookmix.training.checkpoint import load_model
     from bookmix.training.config import TrainConfig
     from bookmix.training.evaluate import heldout_loss
-    from bookmix.training.recipe_run import train_recipe
+    from bookmix.trial import train_recipe
 
     s = CONFIGS[name]
     losses, groups, secs = [], [], []

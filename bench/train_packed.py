@@ -32,7 +32,10 @@ from bookmix.recipes.stream import ArrayWindows
 from bookmix.training.config import TrainConfig
 from bookmix.training.device import compute_dtype, enable_fast_math
 from bookmix.training.loop import train
-from bookmix.training.packed import PackedAdamW, cpu_pack_cap, packed_step, train_pack
+from bookmix.training.pack_size import cpu_pack_cap
+from bookmix.training.packed import train_pack
+from bookmix.training.packed_adamw import PackedAdamW
+from bookmix.training.packed_step import packed_step
 from bookmix.training.step import make_optimizer, train_step
 
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bookmix.errors import ConfigError
 from bookmix.recipes.shelf import ProbeShelf
-from bookmix.training.config import TrainConfig
+from bookmix.training.config import SFT_DEFAULTS, TrainConfig
 
 
 class _Section(BaseModel):
@@ -226,11 +226,11 @@ class DialogueSection(_Section):
     its ``<campaign>/storyworld/chat.jsonl``; required otherwise. Relative paths resolve beside the pipeline."""
     top: int = Field(3, ge=1)
     """How many of the best trials get a dialogue layer (at most selection.top_k: only their weights are kept)."""
-    epochs: int = Field(3, ge=1)
+    epochs: int = Field(SFT_DEFAULTS.epochs, ge=1)
     """Passes over the chat data. A few are needed for a small model to learn a couple hundred short Q/A pairs."""
-    lr: float = Field(3e-4, gt=0)
+    lr: float = Field(SFT_DEFAULTS.train.lr, gt=0)
     """Peak learning rate: a third of the pretraining default, so the layer does not wash out what the books taught."""
-    heldout: float = Field(0.1, ge=0, lt=1)
+    heldout: float = Field(SFT_DEFAULTS.heldout_fraction, ge=0, lt=1)
     """Fraction of conversations kept out of training for the held-out chat loss (before/after)."""
 
 
@@ -262,21 +262,34 @@ class ExecutorSection(_Section):
     max_retries: int = Field(1, ge=0)
     """Re-runs of a unit whose worker crashed or ran out of memory before the trial is recorded failed (1: OOM twice
     fails). Ray also re-runs tasks lost with their node this many times."""
-    pack: int | Literal["auto"] = 1
-    """Trials per unit: one worker process (or Ray task) runs them, which amortises start-up. ``auto``: on a GPU as many
-    as fit and keep it busy (``bookmix.training.packed.auto_pack_size``), on a CPU 4 (start-up amortised, nothing
-    gained beyond)."""
+    trials_per_unit: int | Literal["auto"] = 1
+    """Trials one worker process (or Ray task) runs, which amortises its start-up. ``auto``: on a GPU as many as fit
+    and keep it busy (``bookmix.training.pack_size.auto_pack_size``), on a CPU 4 (start-up amortised, nothing gained
+    beyond). Formerly ``pack``, still read with a warning."""
     packed: bool | None = None
     """How a unit's trials of one shape train. None: together as one packed model on a GPU (one step for all, where a
     micro model alone leaves most of the GPU idle), one after another on a CPU (packed steps are about as fast there,
     0.95–1.15× in bench/train_packed.py). true: packed on any device; false: always one after another."""
 
-    @field_validator("pack")
+    @model_validator(mode="before")
     @classmethod
-    def _pack_positive(cls, pack: int | str) -> int | str:
-        if isinstance(pack, int) and pack < 1:
-            raise ValueError(f"must be ≥ 1 or auto, got {pack}")
-        return pack
+    def _old_pack_key(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "pack" in data:
+            import warnings
+
+            if "trials_per_unit" in data:
+                raise ValueError("pack: renamed trials_per_unit; give only trials_per_unit")
+            warnings.warn("executor.pack is renamed executor.trials_per_unit; the old key will stop working",
+                          FutureWarning, stacklevel=2)
+            data = {("trials_per_unit" if k == "pack" else k): v for k, v in data.items()}
+        return data
+
+    @field_validator("trials_per_unit")
+    @classmethod
+    def _positive(cls, n: int | str) -> int | str:
+        if isinstance(n, int) and n < 1:
+            raise ValueError(f"must be ≥ 1 or auto, got {n}")
+        return n
 
 
 class TrackersSection(_Section):

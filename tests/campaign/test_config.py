@@ -52,8 +52,9 @@ def test_valid_pipeline_resolves_paths(tmp_path, base):
          "dialogue.enabled: the dialogue layer fine-tunes bookmix-trained models"),
         ({"model": {"hf_base": "b", "overrides": {"n_layer": 2}}}, "model.overrides: a fine-tuned base keeps its own shape"),
         ({"model": {"hf_base": "b", "finetune": "qlora"}}, "model.finetune:"),
-        ({"executor": {"pack": 0}}, "executor.pack: must be ≥ 1 or auto, got 0"),
-        ({"executor": {"pack": "many"}}, "executor.pack"),
+        ({"executor": {"trials_per_unit": 0}}, "executor.trials_per_unit: must be ≥ 1 or auto, got 0"),
+        ({"executor": {"trials_per_unit": "many"}}, "executor.trials_per_unit"),
+        ({"executor": {"pack": 2, "trials_per_unit": 2}}, "executor.pack: renamed trials_per_unit"),
         ({"executor": {"kind": "slurm"}}, "executor.kind:"),
         ({"library": {}}, "library: give either path"),
         ({"eval": {"suite": {"tasks": [], "objective": "x"}}}, "eval.suite.tasks: must be a non-empty list"),
@@ -64,6 +65,12 @@ def test_valid_pipeline_resolves_paths(tmp_path, base):
 def test_invalid_pipelines_name_the_field(base, change, expected):
     data = {**base, **change}
     assert expected in _error(data)
+
+
+def test_the_old_executor_pack_key_still_reads_with_a_warning_naming_the_new_one(base):
+    with pytest.warns(FutureWarning, match="executor.trials_per_unit"):
+        cfg = PipelineConfig.model_validate({**base, "executor": {"pack": 3}})
+    assert cfg.executor.trials_per_unit == 3
 
 
 def test_missing_section_and_bad_yaml(tmp_path, base):

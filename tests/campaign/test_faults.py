@@ -18,7 +18,7 @@ def test_diverging_trials_are_recorded_and_the_campaign_goes_on(tmp_path, world_
     # lr 1e30: the first update overflows the weights, the loss turns NaN — the trainer's divergence detection
     data = pipeline_dict(tmp_path / "c", world_library, train={"lr": 1e30, "max_tokens": 8 * 64 * 6, "grad_clip": 0},
                          search={"designs": [{"design": "random", "n": 2, "books_per_set": 2, "seed": 1}]},
-                         seeds={"seeds": [0], "replicates": 0.0}, executor={"pack": 2})  # fmt: skip
+                         seeds={"seeds": [0], "replicates": 0.0}, executor={"trials_per_unit": 2})  # fmt: skip
     path = write_pipeline(tmp_path / "p.yaml", data)
     proc = bookmix_cli("run", str(path), "--json")
     assert proc.returncode == 0, proc.stderr[-2000:]

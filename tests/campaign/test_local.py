@@ -28,7 +28,7 @@ def campaign(tmp_path_factory, world_library):
         analysis={"enabled": True, "options": {"n_boot": 20, "folds": 2}},
         verification={"enabled": True, "baselines": 1, "seeds": 2},
         trackers={"tensorboard": True},
-        executor={"pack": 2},
+        executor={"trials_per_unit": 2},
     )
     path = write_pipeline(tmp / "pipeline.yaml", data)
     proc = bookmix_cli("run", str(path), "--json", timeout=300)

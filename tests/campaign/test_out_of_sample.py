@@ -19,7 +19,7 @@ def campaign(tmp_path_factory, world_library):
         out, world_library,
         search={"designs": [{"design": "random", "n": 6, "books_per_set": 3, "seed": 0}]},
         analysis={"enabled": True, "out_of_sample": 3, "options": {"n_boot": 20, "folds": 2, "splits": 4}},
-        executor={"pack": 4},
+        executor={"trials_per_unit": 4},
     )  # fmt: skip
     cfg = parse_pipeline(data)
     summary = run_campaign(cfg, show_progress=False)

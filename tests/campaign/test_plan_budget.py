@@ -49,7 +49,7 @@ def test_forecast_counts_every_planned_trial_from_its_tokens(tmp_path, world_lib
     from bookmix.library import Library
 
     data = pipeline_dict(
-        tmp_path / "c", world_library, executor={"kind": "local", "workers": 1, "threads": 1, "pack": 2}
+        tmp_path / "c", world_library, executor={"kind": "local", "workers": 1, "threads": 1, "trials_per_unit": 2}
     )
     cfg = parse_pipeline(data, source=write_pipeline(tmp_path / "p.yaml", data))
     lib = Library.open(world_library)

@@ -36,7 +36,7 @@ def unpacked(tmp_path_factory, world_library):
     tmp = tmp_path_factory.mktemp("stages")
     data = pipeline_dict(tmp / "u", world_library, search=THREE, seeds=NO_REPLICATES,
                          train={"max_tokens": 8 * 64 * 30, "checkpoint_every": 2},
-                         executor={"pack": 3, "packed": False},
+                         executor={"trials_per_unit": 3, "packed": False},
                          dialogue={"enabled": True, "top": 2, "epochs": 1, "lr": 3e-3,
                                    "data": str(world_library.parent / "world" / "chat.jsonl")})  # fmt: skip
     data["eval"]["suite"]["tasks"].append(SAMPLES)
@@ -151,7 +151,7 @@ def test_lora_campaign_from_a_local_base(tmp_path, world_library):
     base = tiny_llama(tmp_path / "base", lib.vocab_size, world_library / "tokenizer.json")
     data = pipeline_dict(tmp_path / "c", world_library, search={"designs": [{"design": "random", "n": 2, "books_per_set": 3, "seed": 5}]},
                          seeds=NO_REPLICATES, model={"hf_base": "base", "finetune": "lora", "lora_r": 4, "overrides": {}},
-                         train={"lr": 0.01, "max_tokens": 8 * 64 * 10}, selection={"top_k": 1}, executor={"pack": 2})  # fmt: skip
+                         train={"lr": 0.01, "max_tokens": 8 * 64 * 10}, selection={"top_k": 1}, executor={"trials_per_unit": 2})  # fmt: skip
     path = write_pipeline(tmp_path / "p.yaml", data)
     summary = run_campaign(load_pipeline(path), show_progress=False)
     assert summary.counts["completed"] == 2, db_rows(tmp_path / "c", "SELECT error FROM trials")

@@ -14,16 +14,11 @@ from bookmix.errors import BookmixError
 from bookmix.evals import evaluate
 from bookmix.library.tokenizer import save, train_bpe
 from bookmix.recipes import Recipe
+from bookmix.recipes.heldout import holdout_windows
 from bookmix.training.config import TrainConfig
 from bookmix.training.evaluate import heldout_loss, sample_windows
-from bookmix.training.finetune import (
-    CausalLMAdapter,
-    FinetuneConfig,
-    finetune_recipe,
-    load_base,
-    load_finetuned,
-)
-from bookmix.training.heldout import holdout_windows
+from bookmix.training.finetune import CausalLMAdapter, FinetuneConfig, load_base, load_finetuned
+from bookmix.trial import finetune_recipe
 
 SUITE = {
     "name": "tiny",

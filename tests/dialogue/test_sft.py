@@ -12,8 +12,8 @@ from safetensors.torch import load_file
 
 from bookmix.cli import main
 from bookmix.models.chat import encode_chats, parse_conversation, read_chat_file
-from bookmix.training.config import TrainConfig
-from bookmix.training.sft import SFTConfig, SFTResult, dialogue_layer, load_chat_model, sft
+from bookmix.training.config import SFTConfig, TrainConfig
+from bookmix.training.sft import SFTResult, dialogue_layer, load_chat_model, sft
 
 SUITE = {
     "name": "tiny",

@@ -38,7 +38,7 @@ def real(tmp_path_factory, shared_books):
     from bookmix.library import Library, ingest
     from bookmix.recipes import Recipe
     from bookmix.training.config import TrainConfig
-    from bookmix.training.recipe_run import train_recipe
+    from bookmix.trial import train_recipe
 
     root = tmp_path_factory.mktemp("realsuite")
     ingest([str(shared_books / b) for b in BOOKS], root / "lib", tokenizer="train:2048", holdout=0.5, seed=1, workers=1)

@@ -114,8 +114,8 @@ def test_export_hf_names_what_is_missing(trained, tmp_path):
 
 def test_export_hf_of_a_dialogue_layer_carries_the_chat_template(trained, tmp_path):
     from bookmix.storyworld.generate import generate
-    from bookmix.training.config import TrainConfig
-    from bookmix.training.sft import SFTConfig, sft
+    from bookmix.training.config import SFTConfig, TrainConfig
+    from bookmix.training.sft import sft
 
     lib, run = trained
     world = lib.path.parent / "world"

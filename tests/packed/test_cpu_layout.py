@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from bookmix.models.config import preset
-from bookmix.training.packed import MAX_PACK, PACK_CPU_ACTIVATION_BYTES, cpu_pack_cap
+from bookmix.training.pack_size import MAX_PACK, PACK_CPU_ACTIVATION_BYTES, cpu_pack_cap
 
 
 def test_the_cpu_cap_bounds_the_widest_activation_of_a_packed_forward():

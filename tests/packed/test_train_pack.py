@@ -17,7 +17,8 @@ from bookmix.training.config import TrainConfig
 from bookmix.training.curve import read_curve
 from bookmix.training.faults import FaultInjector
 from bookmix.training.loop import train
-from bookmix.training.packed import MAX_PACK, auto_pack_size, pack_bytes, pack_size, train_pack
+from bookmix.training.pack_size import MAX_PACK, auto_pack_size, pack_bytes, pack_size
+from bookmix.training.packed import train_pack
 
 from .data import FAST, SEQ, TOY, heldout, phrase_tokens, streams
 
@@ -239,10 +240,11 @@ def test_pack_size_follows_memory_and_compute():
 
 def test_a_pack_above_the_cpu_cap_trains_as_sub_packs_with_the_same_results(tmp_path, monkeypatch):
     """On a CPU a pack bigger than cpu_pack_cap trains in sub-packs, one after another: each model exactly as alone."""
+    import bookmix.training.pack_size as pack_size_module
     import bookmix.training.packed as packed
 
     widest_one = 4 * FAST.micro_batch * SEQ * max(TOY.ff_dim, TOY.d_model)
-    monkeypatch.setattr(packed, "PACK_CPU_ACTIVATION_BYTES", 2 * widest_one)  # cap: 2 models a sub-pack
+    monkeypatch.setattr(pack_size_module, "PACK_CPU_ACTIVATION_BYTES", 2 * widest_one)  # cap: 2 models a sub-pack
     assert packed.cpu_pack_cap(TOY, FAST.micro_batch, SEQ) == 2
     sizes, logs = [], []
     real_init = packed.PackedLM.__init__

@@ -60,7 +60,7 @@ def test_max_tokens_caps_the_run(tmp_path):
     cfg = FAST.model_copy(update={"max_tokens": 32 * 40})
     result = train(TOY, cfg, pattern_stream(), tmp_path)
     assert result.tokens == 32 * 40 and result.steps == 5
-    assert plan_run(TOY, cfg, pattern_stream()).total_steps == 5
+    assert plan_run(TOY.block_size, cfg, pattern_stream()).total_steps == 5
 
 
 def test_accumulation_matches_one_big_batch(tmp_path):

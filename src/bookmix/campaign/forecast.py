@@ -5,7 +5,7 @@
 
 Each trial is forecast by ``bookmix.forecast.estimate`` from its recipe's exact token count (calibrated by
 `bookmix bench` when a calibration exists, else the shipped defaults), with the campaign's own overheads: one worker
-start-up per unit of ``executor.pack`` trials, the held-out evaluation at the end of training, the eval suite's tokens,
+start-up per unit of ``executor.trials_per_unit`` trials, the held-out evaluation at the end of training, the eval suite's tokens,
 one checkpoint. Stages:
 
 - ``search``: round 0's trials exactly; later rounds as ``per_round`` recipes of round 0's mean size, and the
@@ -130,7 +130,7 @@ def _throughput_forecast(
 
 def _units(cfg: PipelineConfig) -> tuple[int, int]:
     """(trials per worker process, concurrent workers) as the executor will run them."""
-    pack = cfg.executor.pack if isinstance(cfg.executor.pack, int) else 4
+    pack = cfg.executor.trials_per_unit if isinstance(cfg.executor.trials_per_unit, int) else 4
     workers = cfg.executor.workers or 1
     return pack, workers
 

@@ -371,7 +371,8 @@ def dialogue_stage(cfg: PipelineConfig, store: Store, log: logging.Logger, maxim
         log.warning(msg)
         notes.append(msg)
         return None
-    from bookmix.training.sft import SFTConfig, dialogue_layer
+    from bookmix.training.config import SFTConfig
+    from bookmix.training.sft import dialogue_layer
 
     defaults = SFTConfig()
     scfg = SFTConfig(

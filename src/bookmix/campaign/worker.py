@@ -5,9 +5,10 @@ It never touches the results database: every result goes back to the driver, and
 ``<trial>/trial.json`` (atomically) so that a driver killed before recording it can pick it up without re-running.
 Training resumes from the trial's checkpoint, so an interrupted trial continues where it stopped.
 
-A trial trains one of three ways, all leaving the same trial folder: a bookmix model from scratch (``training.loop``),
-a Hugging Face base continued with LoRA or fully (fine-tune mode: ``training.finetune``, the spec's model names a
-``base``), or several same-shape trials of a unit stacked into one packed model (``training.packed``).
+A trial trains one of three ways, all leaving the same trial folder and all composed by ``bookmix.trial`` (the same
+stream and held-out windows as `bookmix train`): a bookmix model from scratch (``trial.train_recipe``), a Hugging Face
+base continued with LoRA or fully (fine-tune mode: ``trial.finetune_recipe``, the spec's model names a ``base``), or
+several same-shape trials of a unit stacked into one packed model (``trial.train_recipes_packed``).
 """
 
 from __future__ import annotations
@@ -25,9 +26,6 @@ from bookmix.campaign.spec import TrialResult, TrialSpec
 from bookmix.utils.io import atomic_write_json
 
 RESULT_FILE = "trial.json"
-HELDOUT_TOKENS = 1 << 16
-"""Held-out tokens read for the loss curve during training (the eval suite measures the final model properly):
-64k tokens give a smooth curve at a cost of a fraction of a second per measurement on a nano model."""
 
 
 def result_path(spec: TrialSpec) -> Path:
@@ -52,24 +50,6 @@ def _number(x: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return v if math.isfinite(v) else None
-
-
-def heldout_stream(lib, seq_len: int):
-    """A fixed held-out window stream for the training curve: the first holdout books, up to HELDOUT_TOKENS."""
-    import numpy as np
-
-    from bookmix.recipes.stream import ArrayWindows
-
-    parts, total = [], 0
-    for book in lib.books(split="holdout"):
-        toks = np.asarray(lib.tokens(book.id))
-        parts.append(toks[: HELDOUT_TOKENS - total])
-        total += len(parts[-1])
-        if total >= HELDOUT_TOKENS:
-            break
-    if total <= seq_len + 1:
-        return None
-    return ArrayWindows(np.concatenate(parts), seq_len)
 
 
 def curve_rows(path: Path) -> list[dict[str, Any]]:
@@ -136,26 +116,18 @@ def is_finetune(spec: TrialSpec) -> bool:
 
 def _train(t: _Trial):  # noqa: ANN202 - (TrainResult, model loader)
     """Train (or resume) one trial alone; returns the TrainResult and a function giving (model, block size) to evaluate."""
+    from bookmix import trial
+
     if is_finetune(t.spec):
-        from bookmix.training.finetune import FinetuneConfig, finetune_recipe, load_finetuned
+        from bookmix.training.finetune import FinetuneConfig, load_finetuned
 
         ft = FinetuneConfig(**t.spec.model)
-        tr = finetune_recipe(t.lib, t.recipe, ft, t.tcfg, t.out, device=str(t.device), on_log=_log_event, meta=t.meta)
+        tr = trial.finetune_recipe(t.lib, t.recipe, ft, t.tcfg, t.out, device=t.device, on_log=_log_event, meta=t.meta)
         return tr, lambda: load_finetuned(t.out, t.device)
     from bookmix.models.config import ModelConfig
-    from bookmix.training.loop import train
 
     model_cfg = ModelConfig.from_dict(t.spec.model)
-    tr = train(
-        model_cfg,
-        t.tcfg,
-        t.recipe.stream(t.lib, model_cfg.block_size),
-        t.out,
-        heldout=heldout_stream(t.lib, model_cfg.block_size),
-        device=t.device,
-        on_log=_log_event,
-        meta=t.meta,
-    )
+    tr = trial.train_recipe(t.lib, t.recipe, model_cfg, t.tcfg, t.out, device=t.device, on_log=_log_event, meta=t.meta)
     return tr, lambda: _load_lm(t)
 
 
@@ -258,29 +230,20 @@ def run_pack(specs: list[TrialSpec], device: str | None = None) -> list[TrialRes
     If the pack itself fails, the trials run one after another (each resumes from the pack's checkpoints)."""
     import torch
 
+    from bookmix import trial
     from bookmix.models.config import ModelConfig
     from bookmix.training.device import resolve_device
-    from bookmix.training.packed import train_pack
 
     torch.set_num_threads(max(1, specs[0].threads))
     dev = device or "auto"
     try:
         torch_dev = resolve_device(dev)
         trials = [_Trial(s, torch_dev) for s in specs]
-        model_cfg = ModelConfig.from_dict(specs[0].model)
-        T = model_cfg.block_size
-        lib = trials[0].lib
         t0 = time.time()
-        trained = train_pack(
-            model_cfg,
-            trials[0].tcfg,
-            [t.recipe.stream(lib, T) for t in trials],
-            [t.out for t in trials],
-            heldouts=heldout_stream(lib, T),
-            device=torch_dev,
-            seeds=[s.seed for s in specs],
-            on_log=_log_event,
-            metas=[t.meta for t in trials],
+        trained = trial.train_recipes_packed(
+            trials[0].lib, [t.recipe for t in trials], ModelConfig.from_dict(specs[0].model), trials[0].tcfg,
+            [t.out for t in trials], pack=len(trials), device=torch_dev, seeds=[s.seed for s in specs],
+            on_log=_log_event, metas=[t.meta for t in trials],
         )
     except Exception as exc:
         print(json.dumps({"event": "pack_failed", "error": f"{type(exc).__name__}: {exc}".splitlines()[0]}), flush=True)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from bookmix.cli.app import app, console, print_json
+from bookmix.training.config import SFT_DEFAULTS
 
 
 @app.command("sft")
@@ -17,20 +18,20 @@ def sft_cmd(
     library: Annotated[Path | None, typer.Option(help="The library the model was trained on (default: the one its checkpoint names).")] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder (default: CHECKPOINT/dialogue). Re-run to resume.")] = None,
     suite: Annotated[Path | None, typer.Option(help="Eval suite to run on the fine-tuned model.")] = None,
-    epochs: Annotated[int, typer.Option(help="Passes over the training conversations.")] = 3,
-    heldout: Annotated[float, typer.Option(help="Fraction of conversations held out for the chat loss.")] = 0.1,
-    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 3e-4,
-    micro_batch: Annotated[int, typer.Option(help="Conversations per step.")] = 16,
+    epochs: Annotated[int, typer.Option(help="Passes over the training conversations.")] = SFT_DEFAULTS.epochs,
+    heldout: Annotated[float, typer.Option(help="Fraction of conversations held out for the chat loss.")] = SFT_DEFAULTS.heldout_fraction,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = SFT_DEFAULTS.train.lr,
+    micro_batch: Annotated[int, typer.Option(help="Conversations per step.")] = SFT_DEFAULTS.train.micro_batch,
     seed: Annotated[int, typer.Option(help="Seed of the split and the order.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
     no_export: Annotated[bool, typer.Option("--no-export", help="Skip the Hugging Face export (hf/).")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
 ) -> None:
     """Fine-tune a trained model on chat data (loss on assistant turns only) and export it with its chat template."""
-    from bookmix.training.config import TrainConfig
-    from bookmix.training.sft import SFTConfig, resolve_library, sft
+    from bookmix.training.config import SFTConfig, TrainConfig
+    from bookmix.training.sft import resolve_library, sft
 
-    base = dict(SFTConfig().train.model_dump())
+    base = SFT_DEFAULTS.train.model_dump()
     cfg = SFTConfig(epochs=epochs, heldout_fraction=heldout,
                     train=TrainConfig.from_dict({**base, "lr": lr, "micro_batch": micro_batch, "seed": seed, "device": device}))
     lib = resolve_library(checkpoint, library)

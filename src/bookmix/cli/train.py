@@ -8,33 +8,22 @@ from typing import Annotated
 import typer
 
 from bookmix.cli.app import app, console, print_json
+from bookmix.cli.train_options import train_options
+from bookmix.training.config import TrainConfig
 
 
 @app.command("train")
+@train_options
 def train_cmd(
     library: Annotated[Path, typer.Option(help="Library folder (bookmix library ingest).")],
     recipe: Annotated[Path, typer.Option(help="Recipe file: YAML, JSON, or a .jsonl with --index / --recipe-id.")],
     out: Annotated[Path, typer.Option(help="Run folder: checkpoint/, curve.jsonl, result.json. Re-run to resume.")],
+    train: TrainConfig,
     model: Annotated[str, typer.Option(help="Model preset: nano, micro, mini, small, medium, large.")] = "nano",
     index: Annotated[int | None, typer.Option(help="0-based line of a .jsonl recipe file.")] = None,
     recipe_id: Annotated[str | None, typer.Option(help="Recipe id (or a unique prefix) in a .jsonl file.")] = None,
     epochs: Annotated[int | None, typer.Option(help="Override the recipe's epochs.")] = None,
-    max_tokens: Annotated[int | None, typer.Option(help="Stop after this many tokens.")] = None,
     seq_len: Annotated[int | None, typer.Option(help="Window length T (default: the model's block size).")] = None,
-    micro_batch: Annotated[int, typer.Option(help="Windows per forward pass.")] = 16,
-    grad_accum: Annotated[int, typer.Option(help="Micro-batches per optimizer step.")] = 1,
-    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 1e-3,
-    schedule: Annotated[str, typer.Option(help="cosine, wsd or constant.")] = "cosine",
-    warmup: Annotated[float, typer.Option(help="Warm-up: a fraction of the steps (< 1) or a number of steps.")] = 0.02,
-    decay_fraction: Annotated[float, typer.Option(help="WSD: fraction of the steps spent decaying.")] = 0.2,
-    seed: Annotated[int, typer.Option(help="Seed of the initialisation.")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
-    dtype: Annotated[str, typer.Option(help="auto (bf16 on CUDA, fp32 on CPU), float32 or bfloat16.")] = "auto",
-    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model.")] = False,
-    eval_every: Annotated[int, typer.Option(help="Held-out loss every N steps (0: at the end only).")] = 0,
-    checkpoint_every: Annotated[int, typer.Option(help="Checkpoint every N steps (0: by time only).")] = 0,
-    checkpoint_seconds: Annotated[float, typer.Option(help="Checkpoint when this many seconds passed.")] = 600.0,
-    log_every: Annotated[int, typer.Option(help="Steps between curve records.")] = 10,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: torch's choice).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
 ) -> None:
@@ -42,19 +31,12 @@ def train_cmd(
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from bookmix.recipes.recipe import select_recipe
-    from bookmix.training.config import TrainConfig
-    from bookmix.training.recipe_run import train_recipe
+    from bookmix.trial import train_recipe
 
     if threads:
         import torch
 
         torch.set_num_threads(threads)
-    tcfg = TrainConfig.from_dict({
-        "micro_batch": micro_batch, "grad_accum": grad_accum, "lr": lr, "schedule": schedule, "warmup": warmup,
-        "decay_fraction": decay_fraction, "max_tokens": max_tokens, "eval_every": eval_every, "log_every": log_every,
-        "checkpoint_every": checkpoint_every, "checkpoint_seconds": checkpoint_seconds, "seed": seed,
-        "compile": compile, "dtype": dtype, "device": device,
-    })
     rec = select_recipe(recipe, index=index, recipe_id=recipe_id)
     if epochs is not None:
         rec = rec.with_changes(epochs=epochs)
@@ -78,7 +60,7 @@ def train_cmd(
                             info=f"loss {record['loss']:.3f}{held}  {record['tokens_per_s']:,.0f} tok/s")
 
     try:
-        result = train_recipe(library, rec, model, tcfg, out, seq_len=seq_len, on_log=on_log)
+        result = train_recipe(library, rec, model, train, out, seq_len=seq_len, on_log=on_log)
     finally:
         progress.stop()
     if json_out:

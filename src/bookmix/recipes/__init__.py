@@ -6,7 +6,7 @@
     recipes = make_design("random", lib, n=1000, seed=0, books_per_set=50)
 
 Files, in dependency order: recipe.py (the schema and its id), sparsity.py and order.py (pure rules), books.py
-(catalog columns as arrays), plan.py (the exact window order), stream.py (gathering windows), sampling.py and
+(catalog columns as arrays), plan.py (the exact window order), stream.py (gathering windows), heldout.py (held-out windows), sampling.py and
 designs.py (recipe generators), clusters.py (topic clusters for designs).
 """
 

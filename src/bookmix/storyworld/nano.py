@@ -135,7 +135,7 @@ class NanoFit:
         from bookmix.models.config import preset
         from bookmix.training.checkpoint import load_model
         from bookmix.training.config import TrainConfig
-        from bookmix.training.recipe_run import train_recipe
+        from bookmix.trial import train_recipe
 
         recipe = self.recipe(books)
         cfg = preset(self.model, vocab_size=self.lib.vocab_size, **self.overrides)

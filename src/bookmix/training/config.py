@@ -24,7 +24,8 @@ OPERATIONAL_FIELDS = frozenset(
 class TrainConfig(BaseModel):
     """How one model is trained on one stream of windows."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # attribute docstrings become field descriptions: the CLI's help texts (cli/train_options.py)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     micro_batch: int = Field(16, ge=1)
     """Windows per forward/backward pass. Halved automatically on a CUDA out-of-memory error (operational)."""
@@ -108,3 +109,30 @@ class TrainConfig(BaseModel):
             err = exc.errors()[0]
             where = ".".join(["train", *(str(p) for p in err["loc"])])
             raise ConfigError(f"{where}: {err['msg']}") from None
+
+
+def _sft_train_defaults() -> TrainConfig:
+    # A third of the pretraining default: fine-tuning moves a trained model, it should not wash out what the books
+    # taught. No weight decay: a few hundred steps from trained weights have nothing to regularise toward zero.
+    # 5% warm-up: the new token rows start from the mean embedding and their first gradients are large.
+    return TrainConfig(micro_batch=16, lr=3e-4, warmup=0.05, weight_decay=0.0, checkpoint_seconds=300)
+
+
+class SFTConfig(BaseModel):
+    """How a model is fine-tuned on chat data (``training.sft``); the CLI's and the pipeline's defaults come from here."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    epochs: int = Field(3, ge=1)
+    """Passes over the training conversations. Storyworld's ~200 short Q/A pairs need a few to be learned."""
+    heldout_fraction: float = Field(0.1, ge=0, lt=1)
+    """Conversations kept out of training for the held-out chat loss (at least one when there are two or more)."""
+    train: TrainConfig = Field(default_factory=_sft_train_defaults)
+    """Optimizer, schedule, batch (micro_batch × grad_accum conversations a step), seed, device."""
+
+    def math_fields(self) -> dict:
+        return {"epochs": self.epochs, "heldout_fraction": self.heldout_fraction, **self.train.math_fields()}
+
+
+SFT_DEFAULTS = SFTConfig()
+"""The defaults, read by ``bookmix sft`` and the pipeline's ``dialogue`` section."""

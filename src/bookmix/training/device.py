@@ -106,8 +106,10 @@ def memory_bytes(device: torch.device) -> int:
         return 1 << 60
 
 
-def fit_micro_batch(cfg: ModelConfig, micro_batch: int, seq_len: int, dtype: torch.dtype, available: int) -> int:
-    """The largest micro-batch ≤ ``micro_batch`` (halving) whose estimated memory fits ``available`` bytes.
+def fit_micro_batch(cfg: ModelConfig, micro_batch: int, seq_len: int, dtype: torch.dtype, available: int,
+                    models: int = 1) -> int:
+    """The largest micro-batch ≤ ``micro_batch`` (halving) whose estimated memory fits ``available`` bytes, for one
+    model or a pack of ``models`` trained together (``forecast.memory.estimate_memory(models=)``).
 
     Raises a BookmixError before any training when even one window does not fit: weights, gradients and AdamW
     state alone are too big for the device.
@@ -117,13 +119,14 @@ def fit_micro_batch(cfg: ModelConfig, micro_batch: int, seq_len: int, dtype: tor
     name = "bf16" if dtype == torch.bfloat16 else "fp32"
     mb = micro_batch
     while True:
-        need = estimate_memory(cfg, mb, seq_len=seq_len, dtype=name, optimizer="adamw").total_bytes
+        need = estimate_memory(cfg, mb, seq_len=seq_len, dtype=name, optimizer="adamw", models=models).total_bytes
         if need <= available:
             return mb
         if mb == 1:
+            what = f"model {cfg.name!r}" if models == 1 else f"a pack of {models} {cfg.name!r} models"
             raise BookmixError(
-                f"model {cfg.name!r} ({cfg.total_params / 1e6:.1f}M parameters) needs about {need / 2**30:.1f} GiB to train "
+                f"{what} ({cfg.total_params / 1e6:.1f}M parameters each) needs about {need / 2**30:.1f} GiB to train "
                 f"even at micro-batch 1 (seq_len {seq_len}, {name}), but the device has {available / 2**30:.1f} GiB; "
-                "choose a smaller model or a bigger device"
+                "choose a smaller model, a smaller pack or a bigger device"
             )
         mb = max(1, mb // 2)

@@ -1,15 +1,16 @@
 """Fine-tune mode: continue pretraining an existing Hugging Face causal LM on a recipe, with LoRA (peft) or fully.
 
     ft = FinetuneConfig(base="models/my-base", method="lora")
-    result = finetune_recipe("lib/", recipe, ft, TrainConfig(lr=2e-4), "trials/ab12")
+    result = finetune_recipe("lib/", recipe, ft, TrainConfig(lr=2e-4), "trials/ab12")  # bookmix.trial
     model, block_size = load_finetuned("trials/ab12")          # for the eval suite, like any trial's model
 
-The trainer's machinery is reused as it is: the step (``train_step``), the schedule, the optimizer, the checkpoint
-swap and its recovery, the held-out loss, ``TrainResult``. :class:`CausalLMAdapter` makes the Hugging Face model look
+The run is the engine's (engine.py) and the stepper the single trainer's (``loop.ModelStepper``): the same plan,
+schedule, checkpoints, divergence and out-of-memory handling, ``events.jsonl`` and ``TrainResult``. :class:`CausalLMAdapter` makes the Hugging Face model look
 like our ``LM`` to them: ``forward(idx, targets) -> (logits, loss)``, and a state dict of the *trainable* tensors only
 (LoRA's adapters, or every weight when training fully), so a LoRA checkpoint is megabytes, not the base model.
 
 Files in ``out_dir``: ``checkpoint/`` (trainable tensors, AdamW and RNG state, the resolved config), ``curve.jsonl``,
+``events.jsonl``,
 ``hf/`` (the finished model as a plain ``LlamaForCausalLM``-style folder: LoRA merged into the weights, tokenizer
 copied from the base), ``adapter/`` (LoRA only: the peft adapter on its own) and ``result.json``, written last.
 
@@ -19,15 +20,13 @@ as they are, and the eval suite encodes its items with the library's tokenizer. 
 
 from __future__ import annotations
 
+import functools
 import json
-import math
 import shutil
-import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Literal
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
@@ -36,14 +35,13 @@ from torch import nn
 from bookmix.errors import BookmixError, require
 from bookmix.models.model import IGNORE_INDEX
 from bookmix.recipes.stream import WindowSource
-from bookmix.training.checkpoint import read_checkpoint, recover, restore_training_state, save_checkpoint
+from bookmix.training.checkpoint import read_checkpoint
 from bookmix.training.config import TrainConfig
-from bookmix.training.curve import CURVE, Curve
 from bookmix.training.device import compute_dtype, resolve_device
-from bookmix.training.evaluate import heldout_loss, sample_windows
-from bookmix.training.result import RESULT, TrainResult
-from bookmix.training.schedule import lr_at
-from bookmix.training.step import make_optimizer, train_step
+from bookmix.training.engine import LogFn, train_runs
+from bookmix.training.faults import FaultInjector
+from bookmix.training.loop import ModelStepper, open_window_run
+from bookmix.training.result import TrainResult
 from bookmix.utils.io import fsync_dir
 
 HF_DIR, ADAPTER_DIR = "hf", "adapter"
@@ -115,9 +113,13 @@ def check_tokenizer(base: Path, library) -> None:  # noqa: ANN001 - bookmix.libr
             "text to this model. Ingest the books with the base's tokenizer (--tokenizer PATH) or pick a base "
             "trained on this library (bookmix exports one per trial)"
         )
-    vocab = json.loads((Path(base) / "config.json").read_text(encoding="utf-8")).get("vocab_size", 0)
+    vocab = _base_vocab(base)
     if vocab < library.vocab_size:
         raise BookmixError(f"{base}/config.json: vocab_size {vocab} is smaller than the library's {library.vocab_size}")
+
+
+def _base_vocab(base: Path) -> int:
+    return int(json.loads((Path(base) / "config.json").read_text(encoding="utf-8")).get("vocab_size", 0))
 
 
 def load_base(ft: FinetuneConfig, seed: int) -> nn.Module:
@@ -184,98 +186,26 @@ def finetune(
     out_dir: str | Path,
     heldout: WindowSource | None = None,
     device: str | torch.device | None = None,
-    on_log=None,  # noqa: ANN001 - Callable[[dict], None], as for the trainer
+    on_log: LogFn | None = None,
     meta: dict | None = None,
+    faults: FaultInjector | None = None,
 ) -> TrainResult:
-    """Continue pretraining ``ft.base`` on ``stream`` (or resume, or return the stored result). Windows longer than
-    the base's context are an error; step ``s`` trains windows ``s·E .. (s+1)·E`` as the trainer does."""
+    """Continue pretraining ``ft.base`` on ``stream`` (or resume, or return the stored result) in the engine, as
+    ``loop.train`` trains a bookmix model: the same plan, cadence, divergence and out-of-memory handling, events."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    done = TrainResult.load(out)
-    if done is not None:
-        return done
-    T = int(stream.seq_len)
     ctx = base_context(ft.base)
-    if ctx < T:
-        raise BookmixError(f"stream: seq_len {T} exceeds the base model's context of {ctx} tokens")
-    n = int(stream.n_windows) if train_cfg.max_tokens is None else min(int(stream.n_windows), train_cfg.max_tokens // T)
-    if n < 1:
-        raise BookmixError(f"stream: no window of {T + 1} tokens to train on")
-    E = train_cfg.windows_per_step
-    total_steps = math.ceil(n / E)
+    run = open_window_run({"finetune": ft.math_fields()}, ctx, train_cfg, stream, out, heldout, _base_vocab(ft.base),
+                          meta, on_log)
+    if run.result is not None:
+        return run.result
+    run.paths["hf"] = str(out / HF_DIR)
     dev = resolve_device(device if device is not None else train_cfg.device)
-    dtype = compute_dtype(dev, train_cfg.dtype)
-    config = {
-        "finetune": ft.math_fields(),
-        "train": train_cfg.model_dump(mode="json"),
-        "stream": {"seq_len": T, "n_windows": n, "stream_windows": int(stream.n_windows)},
-        "total_steps": total_steps,
-        "meta": dict(meta or {}),
-        "torch": torch.__version__,
-    }
-    recover(out)
-    ckpt = read_checkpoint(out)
-    if ckpt is not None:
-        for key in ("finetune", "stream"):
-            if ckpt.config.get(key) != config[key]:
-                raise BookmixError(f"{ckpt.path / 'config.json'}: cannot resume: the {key} settings differ from this run's")
-        if TrainConfig.from_dict(ckpt.config["train"]).math_fields() != train_cfg.math_fields():
-            raise BookmixError(f"{ckpt.path / 'config.json'}: cannot resume: the training settings differ from this run's")
-
     torch.manual_seed(train_cfg.seed)
-    model = CausalLMAdapter(load_base(ft, train_cfg.seed), T).to(dev).train()
-    opt = make_optimizer(model, train_cfg, dev)
-    if ckpt is not None:
-        restore_training_state(ckpt, model, opt)
-        step, tokens, seconds0 = int(ckpt.state["step"]), int(ckpt.state["tokens"]), float(ckpt.state["seconds"])
-        last_loss = ckpt.state.get("last_loss")
-    else:
-        step, tokens, seconds0, last_loss = 0, 0, 0.0, None
-    if on_log is not None:
-        on_log({"event": "start", "step": step, "total_steps": total_steps, "device": str(dev), "micro_batch": train_cfg.micro_batch})
-    held = sample_windows(heldout, train_cfg.eval_windows) if heldout is not None else None
-    curve = Curve(out / CURVE, keep_until_step=step)
-    t0, last_ckpt, held_value = time.perf_counter(), time.perf_counter(), None
-    while step < total_steps:
-        lo, hi = step * E, min((step + 1) * E, n)
-        batch = torch.from_numpy(np.asarray(stream.windows(lo, hi)).astype(np.int64))
-        loss, grad_norm = train_step(model, opt, batch, micro_batch=train_cfg.micro_batch, lr=lr_at(step, total_steps, train_cfg),
-                                     grad_clip=train_cfg.grad_clip, device=dev, dtype=dtype, step=step)
-        step, tokens = step + 1, tokens + (hi - lo) * T
-        last = step == total_steps
-        if step % train_cfg.log_every == 0 or last:
-            last_loss = float(loss)
-            if not math.isfinite(last_loss):
-                return _finish(out, "diverged", None, None, step, tokens, seconds0 + time.perf_counter() - t0, step - 1)
-            record = {"step": step, "tokens": tokens, "loss": last_loss, "lr": opt.param_groups[0]["lr"], "grad_norm": float(grad_norm)}
-            if last and held is not None:
-                record["heldout_loss"] = held_value = heldout_loss(model, held, train_cfg.micro_batch, dev, dtype)
-            curve.append(record)
-            if on_log is not None:
-                on_log(record)
-        now = time.perf_counter()
-        if last or (train_cfg.checkpoint_every and step % train_cfg.checkpoint_every == 0) or (
-            train_cfg.checkpoint_seconds and now - last_ckpt >= train_cfg.checkpoint_seconds
-        ):
-            state = {"step": step, "tokens": tokens, "micro_batch": train_cfg.micro_batch, "grad_accum": train_cfg.grad_accum,
-                     "seconds": seconds0 + now - t0, "last_loss": last_loss}
-            save_checkpoint(out, model, opt, config, state)
-            last_ckpt = now
-    if held_value is None and held is not None:  # resumed after the final checkpoint
-        held_value = heldout_loss(model, held, train_cfg.micro_batch, dev, dtype)
-    save_finetuned(model.hf, ft, out)
-    return _finish(out, "completed", last_loss, held_value, step, tokens, seconds0 + time.perf_counter() - t0, None)
-
-
-def _finish(out: Path, status, final_loss, held, steps, tokens, seconds, diverged_at) -> TrainResult:  # noqa: ANN001
-    result = TrainResult(
-        final_loss=final_loss, heldout_loss=held, steps=steps, tokens=tokens, seconds=seconds,
-        tokens_per_s=tokens / seconds if seconds > 0 else 0.0, diverged_at_step=diverged_at, status=status,
-        paths={"checkpoint": str(out / "checkpoint"), "curve": str(out / CURVE), "result": str(out / RESULT),
-               "hf": str(out / HF_DIR)},
-    )
-    result.save(out)
-    return result
+    model = CausalLMAdapter(load_base(ft, train_cfg.seed), int(stream.seq_len)).to(dev)
+    run.on_complete = functools.partial(save_finetuned, model.hf, ft, out)
+    stepper = ModelStepper(model, train_cfg, dev, compute_dtype(dev, train_cfg.dtype), name=f"base {str(ft.base)!r}",
+                           faults=faults, checkpoint=run.checkpoint)
+    return train_runs(stepper, [run], dev)[0]
 
 
 def save_finetuned(hf: nn.Module, ft: FinetuneConfig, out: Path) -> Path:
@@ -308,31 +238,6 @@ def _replace_dir(final: Path, write) -> Path:  # noqa: ANN001
     fsync_dir(final.parent)
     shutil.rmtree(old, ignore_errors=True)
     return final
-
-
-# ---- a trial: recipe in, model out ---------------------------------------------------------------------------------
-def finetune_recipe(
-    library,  # noqa: ANN001 - a Library or its folder
-    recipe,  # noqa: ANN001 - bookmix.recipes.Recipe
-    ft: FinetuneConfig,
-    train_cfg: TrainConfig,
-    out_dir: str | Path,
-    device: str | None = None,
-    on_log=None,  # noqa: ANN001
-    meta: dict | None = None,
-) -> TrainResult:
-    """The fine-tune counterpart of ``train_recipe``: check the tokenizer, stream the recipe at the base's context
-    (capped at 1024), hold out the library's holdout books, continue pretraining."""
-    from bookmix.library import Library
-    from bookmix.training.heldout import holdout_windows
-
-    lib = Library.open(library) if isinstance(library, str | Path) else library
-    T = ft.seq_len or min(base_context(ft.base), 1024)  # also: is it a model folder at all
-    check_tokenizer(ft.base, lib)
-    stream = recipe.stream(lib, T)
-    heldout = holdout_windows(lib, T, train_cfg.eval_windows)
-    info = {"recipe": recipe.to_dict(), "recipe_id": recipe.id, "library": str(Path(lib.path).resolve()), **(meta or {})}
-    return finetune(ft, train_cfg, stream, out_dir, heldout=heldout, device=device, on_log=on_log, meta=info)
 
 
 def load_finetuned(out_dir: str | Path, device: str | torch.device = "cpu") -> tuple[CausalLMAdapter, int]:

@@ -5,12 +5,14 @@
 Steps: load the checkpoint; add the chat tokens to the library's tokenizer and grow the embedding by as many rows
 (new rows start at the mean embedding, so the new tokens begin as an "average" token rather than noise); split the
 conversations into train and held-out (by seed); measure the held-out chat loss; train with the loss on assistant
-tokens only; measure it again; run the eval suite; export a Hugging Face folder whose tokenizer carries the chat
+tokens only, in the engine (engine.py: checkpoints, divergence, out-of-memory backoff, events.jsonl, result.json);
+measure it again; run the eval suite; export a Hugging Face folder whose tokenizer carries the chat
 template. Files in ``out_dir``: ``checkpoint/`` (the trainer's format: ``load_model`` and ``bookmix eval`` read it),
-``tokenizer.json`` (library tokenizer + chat tokens), ``curve.jsonl``, ``eval.json``, ``hf/`` and ``sft.json``,
+``tokenizer.json`` (library tokenizer + chat tokens), ``curve.jsonl``, ``events.jsonl``, ``result.json``,
+``eval.json``, ``hf/`` and ``sft.json``,
 written last: its presence marks the run finished, and a finished run is not trained again.
 
-Step ``s`` trains on conversations ``order[s·B:(s+1)·B]`` of a fixed order (one seeded permutation per epoch), so the
+Step ``s`` trains on conversations ``order[s·B:(s+1)·B]`` (B = micro_batch × grad_accum) of a fixed order (one seeded permutation per epoch), so the
 data position is the step and a killed run resumes from its checkpoint to the same result.
 """
 
@@ -20,14 +22,12 @@ import dataclasses
 import hashlib
 import json
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
 
 from bookmix.errors import BookmixError
 from bookmix.models.chat import (
@@ -42,12 +42,12 @@ from bookmix.models.chat import (
 )
 from bookmix.models.config import ModelConfig
 from bookmix.models.model import IGNORE_INDEX, LM
-from bookmix.training.checkpoint import load_model, read_checkpoint, recover, restore_training_state, save_checkpoint
-from bookmix.training.config import TrainConfig
-from bookmix.training.curve import CURVE, Curve
+from bookmix.training.checkpoint import load_model, read_checkpoint
+from bookmix.training.config import SFTConfig
 from bookmix.training.device import autocast, compute_dtype, resolve_device
-from bookmix.training.schedule import lr_at
-from bookmix.training.step import make_optimizer
+from bookmix.training.engine import Batch, LogFn, open_run, train_runs
+from bookmix.training.faults import FaultInjector
+from bookmix.training.loop import ModelStepper
 from bookmix.utils.io import atomic_write_json, atomic_write_text
 
 SFT_RESULT = "sft.json"
@@ -57,30 +57,7 @@ Example = tuple[np.ndarray, np.ndarray]
 """(ids, loss mask) of one encoded conversation."""
 
 
-# ---- settings and result -------------------------------------------------------------------------------------------
-def _sft_train_defaults() -> TrainConfig:
-    # A third of the pretraining default: fine-tuning moves a trained model, it should not wash out what the books
-    # taught. No weight decay: a few hundred steps from trained weights have nothing to regularise toward zero.
-    # 5% warm-up: the new token rows start from the mean embedding and their first gradients are large.
-    return TrainConfig(micro_batch=16, lr=3e-4, warmup=0.05, weight_decay=0.0, checkpoint_seconds=300)
-
-
-class SFTConfig(BaseModel):
-    """How a model is fine-tuned on chat data."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    epochs: int = Field(3, ge=1)
-    """Passes over the training conversations. Storyworld's ~200 short Q/A pairs need a few to be learned."""
-    heldout_fraction: float = Field(0.1, ge=0, lt=1)
-    """Conversations kept out of training for the held-out chat loss (at least one when there are two or more)."""
-    train: TrainConfig = Field(default_factory=_sft_train_defaults)
-    """Optimizer, schedule, batch (micro_batch conversations a step), seed, device. grad_accum is not used."""
-
-    def math_fields(self) -> dict:
-        return {"epochs": self.epochs, "heldout_fraction": self.heldout_fraction, **self.train.math_fields()}
-
-
+# ---- the result -------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SFTResult:
     base: str
@@ -100,6 +77,9 @@ class SFTResult:
     objective: float | None = None
     """The eval suite's objective on the fine-tuned model (None without a suite)."""
     paths: dict[str, str] = field(default_factory=dict)
+    status: str = "completed"
+    """'completed', or 'diverged' (no eval, no export)."""
+    diverged_at_step: int | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -193,16 +173,17 @@ def sft(
     cfg: SFTConfig | None = None,
     suite: str | Path | None = None,
     export: bool = True,
-    on_log=None,  # noqa: ANN001 - Callable[[dict], None]: curve records and {"event": "start", ...}
+    on_log: LogFn | None = None,
+    faults: FaultInjector | None = None,
 ) -> SFTResult:
-    """Fine-tune the model in ``checkpoint`` (a run folder) on a chat jsonl file. See the module docstring."""
+    """Fine-tune the model in ``checkpoint`` (a run folder) on a chat jsonl file. See the module docstring. ``on_log``
+    gets the curve records and events as the trainer's does; ``faults`` injects simulated faults (tests only)."""
     cfg = cfg or SFTConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     done = SFTResult.load(out)
     if done is not None:
         return done
-    t0 = time.perf_counter()
     chats = data if isinstance(data, ChatData) else read_chat_file(data)
     tok_path = _base_tokenizer(Path(checkpoint), Path(library))
     from tokenizers import Tokenizer
@@ -224,88 +205,58 @@ def sft(
     if all(not m[1:min(len(m), T + 1)].any() for _, m in train_ex):
         raise BookmixError(f"{chats.path}: no assistant token falls inside the model's {T}-token context")
 
-    dev = resolve_device(cfg.train.device)
-    dtype = compute_dtype(dev, cfg.train.dtype)
-    model = model.to(dev).train()
-    opt = make_optimizer(model, cfg.train, dev)
     order = step_order(len(train_ex), cfg.epochs, cfg.train.seed)
-    B = cfg.train.micro_batch
-    total_steps = math.ceil(len(order) / B)
+    B = cfg.train.windows_per_step
+    base = str(Path(checkpoint).resolve())
     config = {
         "model": mcfg.to_dict(),
         "train": cfg.train.model_dump(mode="json"),
         "sft": cfg.math_fields(),
-        "stream": {"kind": "chat", "conversations": len(train_ex)},
-        "total_steps": total_steps,
-        "meta": {**base_meta, "sft_base": str(Path(checkpoint).resolve()), "chat_data": str(chats.path),
-                 "chat_data_sha256": _sha256(chats.path), "chat_tokens": dataclasses.asdict(ids)},
+        "stream": {"kind": "chat", "conversations": len(train_ex), "sft_base": base, "chat_data_sha256": _sha256(chats.path)},
+        "total_steps": math.ceil(len(order) / B),
+        "meta": {**base_meta, "sft_base": base, "chat_data": str(chats.path), "chat_tokens": dataclasses.asdict(ids)},
         "torch": torch.__version__,
     }
-    recover(out)
-    ckpt = read_checkpoint(out)
-    if ckpt is not None:
-        _check_resumable(ckpt, config)
-        restore_training_state(ckpt, model, opt)
-        step, learned, before = int(ckpt.state["step"]), int(ckpt.state["assistant_tokens"]), ckpt.state["heldout_before"]
-        seconds0 = float(ckpt.state["seconds"])
-    else:
-        step, learned, seconds0 = 0, 0, 0.0
-        before = chat_loss(model, held_ex, T, ids.end, B, dev, dtype)
-    atomic_write_text(out / TOKENIZER, tokenizer.to_str())
-    if on_log is not None:
-        on_log({"event": "start", "step": step, "total_steps": total_steps, "device": str(dev)})
+    run = open_run(out, config, cfg.train, config["total_steps"], resume=("model", "sft", "stream"), on_log=on_log,
+                   paths={"tokenizer": str(out / TOKENIZER)})
+    dev = resolve_device(cfg.train.device)
+    dtype = compute_dtype(dev, cfg.train.dtype)
 
-    curve = Curve(out / CURVE, keep_until_step=step)
-    after = None
-    last_ckpt = time.perf_counter()
-    while step < total_steps:
-        batch = [train_ex[i] for i in order[step * B:(step + 1) * B]]
-        x, y = (t.to(dev) for t in pad_batch(batch, T, ids.end))
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, total_steps, cfg.train)
-        with autocast(dev, dtype):
-            _, loss = model(x, y)
-        n = int((y != IGNORE_INDEX).sum())
-        if n:  # a batch whose assistant turns all lie past the context has nothing to learn
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip if cfg.train.grad_clip > 0 else float("inf"))
-            opt.step()
-        opt.zero_grad(set_to_none=True)
-        step, learned = step + 1, learned + n
-        last = step == total_steps
-        if step % cfg.train.log_every == 0 or last:
-            record = {"step": step, "tokens": learned, "loss": float(loss.detach()) if n else None, "lr": opt.param_groups[0]["lr"]}
-            if last:
-                record["heldout_loss"] = after = chat_loss(model, held_ex, T, ids.end, B, dev, dtype)
-            curve.append(record)
-            if on_log is not None:
-                on_log(record)
-        now = time.perf_counter()
-        if last or (cfg.train.checkpoint_every and step % cfg.train.checkpoint_every == 0) or (
-            cfg.train.checkpoint_seconds and now - last_ckpt >= cfg.train.checkpoint_seconds
-        ):
-            state = {"step": step, "tokens": learned, "assistant_tokens": learned, "micro_batch": B, "grad_accum": 1,
-                     "seconds": seconds0 + now - t0, "last_loss": float(loss.detach()) if n else None, "heldout_before": before}
-            save_checkpoint(out, model, opt, config, state)
-            last_ckpt = now
+    def score(m: torch.nn.Module, held: list[Example], micro_batch: int, d: torch.device, t: torch.dtype) -> float | None:
+        return chat_loss(m, held, T, ids.end, micro_batch, d, t)
 
-    if after is None:  # resumed after the final checkpoint: the loop did not run
-        after = chat_loss(model, held_ex, T, ids.end, B, dev, dtype)
-    paths = {"checkpoint": str(out / "checkpoint"), "tokenizer": str(out / TOKENIZER), "curve": str(out / CURVE)}
+    def batch(step: int) -> Batch:
+        x, y = pad_batch([train_ex[i] for i in order[step * B:(step + 1) * B]], T, ids.end)
+        return x, y, int((y != IGNORE_INDEX).sum())
+
+    if run.result is None:
+        model = model.to(dev)
+        if run.checkpoint is None:
+            run.extra_state["heldout_before"] = score(model, held_ex, B, dev, dtype)
+        run.batches, run.held = batch, held_ex
+        atomic_write_text(out / TOKENIZER, tokenizer.to_str())
+        stepper = ModelStepper(model, cfg.train, dev, dtype, name=f"model {mcfg.name!r}", faults=faults, score=score,
+                               checkpoint=run.checkpoint)
+        train_runs(stepper, [run], dev)
+    tr = run.result
+    assert tr is not None
+    stored = read_checkpoint(out)
+    before = run.extra_state.get("heldout_before", stored.state.get("heldout_before") if stored else None)
+    paths = dict(tr.paths)
     objective = None
-    if suite is not None:
+    if tr.status == "completed" and suite is not None:
         from bookmix.evals.run import evaluate
 
-        er = evaluate(model.eval(), suite, library, device=dev)
+        er = evaluate(load_model(out, device=dev)[0], suite, library, device=dev)
         er.save(out / "eval.json")
         objective, paths["eval"] = er.objective.value, str(out / "eval.json")
-    if export:
+    if tr.status == "completed" and export:
         paths["hf"] = str(export_chat_hf(out, out / "hf"))
     result = SFTResult(
-        base=str(Path(checkpoint).resolve()), out_dir=str(out.resolve()), train_conversations=len(train_ex),
-        heldout_conversations=len(held_ex), rejected=[dataclasses.asdict(r) for r in chats.rejected], steps=step,
-        assistant_tokens=learned, heldout_loss_before=before, heldout_loss_after=after,
-        seconds=seconds0 + time.perf_counter() - t0, objective=objective, paths=paths,
+        base=base, out_dir=str(out.resolve()), train_conversations=len(train_ex),
+        heldout_conversations=len(held_ex), rejected=[dataclasses.asdict(r) for r in chats.rejected], steps=tr.steps,
+        assistant_tokens=tr.tokens, heldout_loss_before=before, heldout_loss_after=tr.heldout_loss,
+        seconds=tr.seconds, objective=objective, paths=paths, status=tr.status, diverged_at_step=tr.diverged_at_step,
     )
     atomic_write_json(out / SFT_RESULT, result.to_dict())
     return result
@@ -365,18 +316,6 @@ def _base_tokenizer(checkpoint: Path, library: Path) -> Path:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
-
-
-def _check_resumable(ckpt, config: dict) -> None:  # noqa: ANN001 - training.checkpoint.Checkpoint
-    """A checkpoint continues only the fine-tuning that wrote it: same base, same data, same settings."""
-    where = ckpt.path / "config.json"
-    for key in ("sft", "model", "stream"):
-        if ckpt.config.get(key) != config[key]:
-            raise BookmixError(f"{where}: cannot resume: the {key} settings differ from this run's; use another --out")
-    for key in ("sft_base", "chat_data_sha256"):
-        if ckpt.config.get("meta", {}).get(key) != config["meta"][key]:
-            raise BookmixError(f"{where}: cannot resume: {key} is {ckpt.config['meta'].get(key)!r} there but "
-                               f"{config['meta'][key]!r} now; use another --out")
 
 
 def load_chat_model(run_dir: str | Path, device: str = "cpu") -> tuple[LM, object]:

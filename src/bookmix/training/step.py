@@ -1,4 +1,4 @@
-"""One optimizer step: the inner loop shared by the trainer and the benchmark.
+"""One optimizer step of one model: the inner loop of the single, fine-tune and SFT steppers and of the benchmark.
 
 No host synchronisation happens here: the loss and the gradient norm come back as device tensors, and the caller
 reads them only when it logs.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from bookmix.models.head import IGNORE_INDEX
 from bookmix.training.config import TrainConfig
 from bookmix.training.device import autocast
 from bookmix.training.faults import FaultInjector
@@ -44,25 +45,36 @@ def train_step(
     dtype: torch.dtype,
     step: int = 0,
     faults: FaultInjector | None = None,
+    targets: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Forward and backward over ``batch`` (n, T+1) in micro-batches, clip, update. Returns (mean loss, grad norm).
+    """Forward and backward over ``batch`` in micro-batches, clip, update. Returns (mean loss, grad norm).
 
-    Each micro-batch's loss is weighted by its share of the windows, so the gradient is the mean over the whole
-    batch whatever the split: an out-of-memory backoff that halves the micro-batch does not change the step.
+    ``batch`` is windows (n, T+1), inputs ``[:, :-1]`` and targets ``[:, 1:]``; or, with ``targets`` (n, L) holding
+    IGNORE_INDEX where nothing is learned (chat SFT), the inputs (n, L). Each micro-batch's loss is weighted by its
+    share of the learned tokens, so the gradient is the mean over the whole batch whatever the split: an
+    out-of-memory backoff that halves the micro-batch does not change the step.
     """
     for group in optimizer.param_groups:
         group["lr"] = lr
     n = batch.shape[0]
+    if targets is None:
+        chunks = [(c[:, :-1], c[:, 1:], c.shape[0] / n) for c in to_device(batch, device).split(micro_batch)]
+    else:  # shares from the host copy: no device sync
+        learned = (targets != IGNORE_INDEX).sum(1).split(micro_batch)
+        total_learned = max(sum(int(c.sum()) for c in learned), 1)
+        chunks = [(x, y, int(c.sum()) / total_learned) for x, y, c in zip(
+            to_device(batch, device).split(micro_batch), to_device(targets, device).split(micro_batch), learned,
+            strict=True)]
     total = torch.zeros((), device=device)
-    for chunk in to_device(batch, device).split(micro_batch):
+    for inputs, chunk_targets, share in chunks:
         if faults is not None:
-            faults.check_memory(chunk.shape[0])
+            faults.check_memory(inputs.shape[0])
         with autocast(device, dtype):
-            # inputs (b, T), targets shifted by one; the loss without holding the whole logits (models.head)
-            _, loss = model(chunk[:, :-1], chunk[:, 1:], logits=False)
+            # the loss without holding the whole logits (models.head)
+            _, loss = model(inputs, chunk_targets, logits=False)
         if faults is not None:
             loss = faults.corrupt(loss, step)
-        loss = loss * (chunk.shape[0] / n)
+        loss = loss * share
         loss.backward()
         total += loss.detach()
     params = [p for g in optimizer.param_groups for p in g["params"]]

@@ -1,7 +1,7 @@
 """The executor base (datatrove-style): it owns what happens around one unit of work, schedulers own only when and
 where units run.
 
-A *unit* is a list of trials one worker runs (``executor.pack`` of them, or ``auto``: :func:`unit_size`): one after
+A *unit* is a list of trials one worker runs (``executor.trials_per_unit`` of them, or ``auto``: :func:`unit_size`): one after
 another, or, when ``executor.packed`` says so (on a GPU by default), same-shape trials stacked into one packed model
 (``bookmix.training.packed``). The base
 
@@ -25,22 +25,22 @@ FINAL = ("completed", "failed", "diverged")
 Unit = list[TrialSpec]
 
 AUTO_CPU_UNIT = 4
-"""``pack: auto`` without a GPU: 4 trials per worker pay the worker's start-up (torch import, ~3-5 s) once for 4
+"""``trials_per_unit: auto`` without a GPU: 4 trials per worker pay the worker's start-up (torch import, ~3-5 s) once for 4
 trials; more would only lose more work when a worker crashes."""
 
 
-def unit_size(pack: int | str, spec: TrialSpec) -> int:
-    """Trials per unit: ``pack`` as given, or for ``auto`` the packed trainer's size on this machine's GPU (memory and
+def unit_size(trials: int | str, spec: TrialSpec) -> int:
+    """Trials per unit: ``trials`` as given, or for ``auto`` the packed trainer's size on this machine's GPU (memory and
     the point where a pack keeps the GPU busy: ``auto_pack_size``), :data:`AUTO_CPU_UNIT` without one."""
-    if pack != "auto":
-        return max(1, int(pack))
+    if trials != "auto":
+        return max(1, int(trials))
     import torch
 
     if is_finetune(spec) or not torch.cuda.is_available():
         return AUTO_CPU_UNIT
     from bookmix.models.config import ModelConfig
     from bookmix.training.config import TrainConfig
-    from bookmix.training.packed import auto_pack_size
+    from bookmix.training.pack_size import auto_pack_size
 
     total = torch.cuda.get_device_properties(0).total_memory  # no CUDA context in the driver: just the size
     return auto_pack_size(ModelConfig.from_dict(spec.model), TrainConfig.from_dict(spec.train), "cuda", available=total)
@@ -67,7 +67,7 @@ class Executor:
         todo = self.pending(specs)
         if not todo:
             return
-        pack = unit_size(getattr(self.settings, "pack", 1), todo[0])
+        pack = unit_size(getattr(self.settings, "trials_per_unit", 1), todo[0])
         units = [todo[i : i + pack] for i in range(0, len(todo), pack)]
         self.log.info("%s executor: %d trial(s) in %d unit(s)", self.name, len(todo), len(units))
         self.schedule(units)

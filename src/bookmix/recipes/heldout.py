@@ -1,4 +1,5 @@
-"""Held-out windows from a library's holdout books, for the held-out loss measured during training."""
+"""Held-out windows from a library's holdout books: the one sampler behind the held-out loss measured during training,
+for `bookmix train`, `bookmix train-pack` and a campaign trial alike (``bookmix.trial``)."""
 
 from __future__ import annotations
 
