@@ -64,7 +64,7 @@ def save_checkpoint(out_dir: Path, model: LM, optimizer: torch.optim.Optimizer, 
     new.mkdir(parents=True)
     atomic_write_bytes(new / "model.safetensors", st_save(weights(model), metadata={"format": "pt"}))
     buf = io.BytesIO()
-    rng = {"torch": torch.get_rng_state()}
+    rng: dict[str, object] = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         rng["cuda"] = torch.cuda.get_rng_state_all()
     torch.save({"optimizer": optimizer.state_dict(), "rng": rng}, buf)

@@ -33,7 +33,7 @@ from bookmix.errors import BookmixError
 from bookmix.training.checkpoint import CHECKPOINT, Checkpoint, read_checkpoint, recover
 from bookmix.training.config import TrainConfig
 from bookmix.training.curve import CURVE, Curve
-from bookmix.training.result import RESULT, TrainResult, finite_or_none
+from bookmix.training.result import RESULT, TrainResult
 from bookmix.training.schedule import lr_at
 
 LogFn = Callable[[dict], None]
@@ -154,28 +154,22 @@ class Stepper(Protocol):
 
     def fit_micro_batch(self, micro_batch: int) -> int:
         """The micro-batch ≤ ``micro_batch`` that the memory estimate allows at the start of a fresh run."""
-        ...
 
     def step(self, runs: list[Run], lrs: list[float], micro_batch: int) -> tuple[torch.Tensor | None, torch.Tensor | None, list[int]]:
         """Train step ``run.step`` of every run: (loss (K,), grad norm (K,), tokens of each), without a host sync; loss
         None when the step had nothing to learn. Raises torch.OutOfMemoryError before updating anything."""
-        ...
 
     def heldout(self, runs: list[Run], micro_batch: int) -> list[float | None]:
         """Held-out loss of every run's model now (None for a run without held-out data)."""
-        ...
 
     def save(self, slot: int, run: Run, lr: float, state: dict) -> None:
         """Write run ``slot``'s checkpoint with ``state`` as its state.json."""
-        ...
 
     def leave(self, slots: list[int]) -> None:
         """Runs ``slots`` are done: drop them from the step; the others keep their order."""
-        ...
 
     def zero_grad(self) -> None:
         """Drop partial gradients (after an out-of-memory error)."""
-        ...
 
 
 def train_runs(stepper: Stepper, runs: Sequence[Run], device: torch.device, start: dict | None = None) -> list[TrainResult]:
@@ -240,7 +234,7 @@ def train_runs(stepper: Stepper, runs: Sequence[Run], device: torch.device, star
         bad = first_bad.tolist()  # the host sync: only when some run logs, evaluates or saves
         losses = loss.tolist() if loss is not None else [None] * len(runs)
         norms = grad_norm.tolist() if grad_norm is not None else [None] * len(runs)
-        held = stepper.heldout(runs, micro_batch) if any(d[1] for d in due) else None
+        scores = stepper.heldout(runs, micro_batch) if any(d[1] for d in due) else None
         leaving, saved = [], False
         for s, (r, (log, evaluate, ckpt, last)) in enumerate(zip(runs, due, strict=True)):
             if bad[s] >= 0:
@@ -257,7 +251,7 @@ def train_runs(stepper: Stepper, runs: Sequence[Run], device: torch.device, star
                 record = {"step": r.step, "tokens": r.tokens, "loss": losses[s], "lr": lrs[s], "grad_norm": norms[s],
                           "tokens_per_s": (r.tokens - r._mark[1]) / max(now - r._mark[0], 1e-9)}
                 if evaluate:
-                    record["heldout_loss"] = held[s] if held is not None else None
+                    record["heldout_loss"] = scores[s] if scores is not None else None
                 assert r._curve is not None
                 r._curve.append(record)
                 if r.on_log is not None:
@@ -267,7 +261,7 @@ def train_runs(stepper: Stepper, runs: Sequence[Run], device: torch.device, star
                 stepper.save(s, r, lrs[s], r.state(micro_batch, r.seconds0 + time.perf_counter() - t0))
                 saved = True
             if last:
-                _complete(r, r.last_loss, held[s] if evaluate and held is not None else None, micro_batch, t0)
+                _complete(r, r.last_loss, scores[s] if evaluate and scores is not None else None, micro_batch, t0)
                 leaving.append(s)
         if saved:
             last_ckpt = time.perf_counter()
@@ -288,5 +282,6 @@ def _diverge(run: Run, bad: int, micro_batch: int, t0: float) -> None:
     run.step, run.tokens = bad, synced_tokens + sum(run._step_tokens[: bad - synced_step])
     ckpt = read_checkpoint(run.out_dir)
     run.emit({"event": "diverged", "step": bad, "checkpoint_step": int(ckpt.state["step"]) if ckpt else None})
-    run.finish("diverged", finite_or_none(run.last_loss), None, micro_batch, run.seconds0 + time.perf_counter() - t0,
+    final = run.last_loss if run.last_loss is not None and math.isfinite(run.last_loss) else None
+    run.finish("diverged", final, None, micro_batch, run.seconds0 + time.perf_counter() - t0,
                diverged_at=bad)

@@ -25,7 +25,7 @@ import json
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -166,10 +166,10 @@ class CausalLMAdapter(nn.Module):
                 out[name] = p
         return out
 
-    def state_dict(self, *args, **kwargs) -> dict[str, torch.Tensor]:  # noqa: ARG002 - the checkpoint's view
+    def state_dict(self, *args, **kwargs) -> dict[str, torch.Tensor]:  # type: ignore[override]  # noqa: ARG002 - the checkpoint's view
         return {k: p.detach() for k, p in self.trainable().items()}
 
-    def load_state_dict(self, tensors, strict: bool = False):  # noqa: ANN001, ARG002
+    def load_state_dict(self, tensors, strict: bool = False):  # type: ignore[override]  # noqa: ANN001, ARG002
         params = self.trainable()
         with torch.no_grad():
             for k, v in tensors.items():
@@ -208,7 +208,7 @@ def finetune(
     return train_runs(stepper, [run], dev)[0]
 
 
-def save_finetuned(hf: nn.Module, ft: FinetuneConfig, out: Path) -> Path:
+def save_finetuned(hf: Any, ft: FinetuneConfig, out: Path) -> Path:
     """Write ``out/hf`` (LoRA merged in, tokenizer files from the base) and, for LoRA, ``out/adapter``. Each folder is
     written beside its final name and renamed into place, so a kill leaves the old folder or the new one."""
     if ft.method == "lora":

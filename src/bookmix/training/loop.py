@@ -40,7 +40,7 @@ from bookmix.training.faults import FaultInjector
 from bookmix.training.result import TrainResult
 from bookmix.training.step import make_optimizer, train_step
 
-__all__ = ["ModelStepper", "RunPlan", "TrainResult", "plan_run", "run_config", "train"]
+__all__ = ["ModelStepper", "RunPlan", "TrainResult", "open_window_run", "plan_run", "train"]
 
 
 @dataclass(frozen=True)
@@ -52,10 +52,6 @@ class RunPlan:
     """Windows trained: the whole stream, or fewer when max_tokens caps it."""
     windows_per_step: int
     total_steps: int
-
-    @property
-    def total_tokens(self) -> int:
-        return self.n_windows * self.seq_len
 
 
 def plan_run(block_size: int, train_cfg: TrainConfig, stream: WindowSource) -> RunPlan:
@@ -71,10 +67,14 @@ def plan_run(block_size: int, train_cfg: TrainConfig, stream: WindowSource) -> R
     return RunPlan(seq_len=seq_len, n_windows=n, windows_per_step=e, total_steps=math.ceil(n / e))
 
 
-def run_config(head: dict, train_cfg: TrainConfig, stream: WindowSource, plan: RunPlan, meta: dict | None) -> dict:
-    """The resolved configuration a window run stores in its checkpoint; ``head`` names the model ({"model": ...}, or
-    {"finetune": ...} for a Hugging Face base). The single and the packed trainer write the same."""
-    return {
+def open_window_run(head: dict, block_size: int, train_cfg: TrainConfig, stream: WindowSource, out_dir: str | Path,
+                    heldout: WindowSource | None, vocab_size: int, meta: dict | None = None, on_log: LogFn | None = None,
+                    held: np.ndarray | None = None) -> Run:
+    """A run over the windows of ``stream`` (see engine.open_run): planned, its batches and held-out windows attached.
+    ``head`` names the model in the stored config ({"model": ...}, or {"finetune": ...} for a Hugging Face base);
+    ``held`` gives the held-out windows already sampled (a pack shares one sample)."""
+    plan = plan_run(block_size, train_cfg, stream)
+    config = {
         **head,
         "train": train_cfg.model_dump(mode="json"),
         "stream": {"seq_len": plan.seq_len, "n_windows": plan.n_windows, "stream_windows": int(stream.n_windows)},
@@ -82,16 +82,7 @@ def run_config(head: dict, train_cfg: TrainConfig, stream: WindowSource, plan: R
         "meta": dict(meta or {}),
         "torch": torch.__version__,
     }
-
-
-def open_window_run(head: dict, block_size: int, train_cfg: TrainConfig, stream: WindowSource, out_dir: str | Path,
-                    heldout: WindowSource | None, vocab_size: int, meta: dict | None = None, on_log: LogFn | None = None,
-                    held: np.ndarray | None = None) -> Run:
-    """A run over the windows of ``stream`` (see engine.open_run): planned, its batches and held-out windows attached.
-    ``held`` gives the held-out windows already sampled (a pack shares one sample)."""
-    plan = plan_run(block_size, train_cfg, stream)
-    run = open_run(out_dir, run_config(head, train_cfg, stream, plan, meta), train_cfg, plan.total_steps,
-                   resume=(*head, "stream"), on_log=on_log)
+    run = open_run(out_dir, config, train_cfg, plan.total_steps, resume=(*head, "stream"), on_log=on_log)
     run.batches = window_batches(stream, plan, vocab_size)
     if held is None and heldout is not None:
         held = sample_windows(heldout, train_cfg.eval_windows)

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -69,7 +70,7 @@ def train_pack(
     out_paths = [Path(d) for d in out_dirs]
     if k_all == 0:
         raise BookmixError("train_pack: streams: a pack needs at least one stream")
-    per_model = {"out_dirs": out_paths, "seeds": seeds, "metas": metas, "faults": faults}
+    per_model: dict[str, Sequence[Any] | None] = {"out_dirs": out_paths, "seeds": seeds, "metas": metas, "faults": faults}
     if heldouts is not None and not isinstance(heldouts, WindowSource):
         per_model["heldouts"] = heldouts
     for name, values in per_model.items():
@@ -149,7 +150,7 @@ class PackStepper:
             return [None] * len(runs)
         empty = np.zeros((0, self.seq_len + 1), dtype=np.int64)
         windows, counts = stack_windows([r.held if r.held is not None else empty for r in runs], self.seq_len)
-        losses = packed_heldout_loss(self.runner, windows, counts, micro_batch, self.device, self.dtype).tolist()
+        losses = packed_heldout_loss(cast(torch.nn.Module, self.runner), windows, counts, micro_batch, self.device, self.dtype).tolist()
         return [loss if r.held is not None else None for r, loss in zip(runs, losses, strict=True)]
 
     def save(self, slot: int, run: Run, lr: float, state: dict) -> None:

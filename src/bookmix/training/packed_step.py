@@ -4,6 +4,7 @@ and the pack's held-out loss. Nothing mixes two models: model k's gradient is it
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,7 +34,7 @@ def _chunk_share(counts: torch.Tensor, lo: int, size: int) -> torch.Tensor:
 
 
 def packed_step(
-    model: torch.nn.Module,
+    model: Callable[..., Any],
     optimizer: PackedAdamW,
     batch: torch.Tensor,
     counts: torch.Tensor,

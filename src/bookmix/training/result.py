@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from bookmix.errors import BookmixError
 from bookmix.utils.io import atomic_write_json
@@ -37,24 +36,20 @@ class TrainResult:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: dict) -> TrainResult:
-        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
-        return cls(**known)
-
     def save(self, out_dir: Path) -> None:
         atomic_write_json(Path(out_dir) / RESULT, self.to_dict())
 
     @classmethod
     def load(cls, out_dir: Path) -> TrainResult | None:
-        path = Path(out_dir) / RESULT
-        if not path.exists():
-            return None
-        try:
-            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (json.JSONDecodeError, TypeError) as exc:
-            raise BookmixError(f"{path}: unreadable training result ({exc})") from None
+        return read_result(cls, Path(out_dir) / RESULT)
 
 
-def finite_or_none(x: float | None) -> float | None:
-    return x if x is not None and math.isfinite(x) else None
+def read_result(cls: Any, path: Path) -> Any:
+    """A result dataclass stored as JSON (fields it does not know are left out), or None before it is written."""
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise BookmixError(f"{path}: unreadable result ({exc})") from None

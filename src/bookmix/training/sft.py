@@ -48,6 +48,7 @@ from bookmix.training.device import autocast, compute_dtype, resolve_device
 from bookmix.training.engine import Batch, LogFn, open_run, train_runs
 from bookmix.training.faults import FaultInjector
 from bookmix.training.loop import ModelStepper
+from bookmix.training.result import read_result
 from bookmix.utils.io import atomic_write_json, atomic_write_text
 
 SFT_RESULT = "sft.json"
@@ -86,14 +87,7 @@ class SFTResult:
 
     @classmethod
     def load(cls, out_dir: Path) -> SFTResult | None:
-        path = Path(out_dir) / SFT_RESULT
-        if not path.exists():
-            return None
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
-        except (json.JSONDecodeError, TypeError) as exc:
-            raise BookmixError(f"{path}: unreadable fine-tuning result ({exc})") from None
+        return read_result(cls, Path(out_dir) / SFT_RESULT)
 
 
 # ---- pure parts ------------------------------------------------------------------------------------------------------
@@ -207,17 +201,17 @@ def sft(
 
     order = step_order(len(train_ex), cfg.epochs, cfg.train.seed)
     B = cfg.train.windows_per_step
-    base = str(Path(checkpoint).resolve())
+    base, total_steps = str(Path(checkpoint).resolve()), math.ceil(len(order) / B)
     config = {
         "model": mcfg.to_dict(),
         "train": cfg.train.model_dump(mode="json"),
         "sft": cfg.math_fields(),
         "stream": {"kind": "chat", "conversations": len(train_ex), "sft_base": base, "chat_data_sha256": _sha256(chats.path)},
-        "total_steps": math.ceil(len(order) / B),
+        "total_steps": total_steps,
         "meta": {**base_meta, "sft_base": base, "chat_data": str(chats.path), "chat_tokens": dataclasses.asdict(ids)},
         "torch": torch.__version__,
     }
-    run = open_run(out, config, cfg.train, config["total_steps"], resume=("model", "sft", "stream"), on_log=on_log,
+    run = open_run(out, config, cfg.train, total_steps, resume=("model", "sft", "stream"), on_log=on_log,
                    paths={"tokenizer": str(out / TOKENIZER)})
     dev = resolve_device(cfg.train.device)
     dtype = compute_dtype(dev, cfg.train.dtype)

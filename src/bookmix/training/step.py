@@ -6,6 +6,9 @@ reads them only when it logs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -34,7 +37,7 @@ def to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 def train_step(
-    model: nn.Module,
+    model: Callable[..., Any],
     optimizer: torch.optim.Optimizer,
     batch: torch.Tensor,
     *,
