@@ -36,7 +36,7 @@ def open_library(library: LibraryLike) -> Library:
 
 def trial_meta(lib: Library, recipe: Recipe, meta: dict | None = None) -> dict:
     """What a trial's checkpoint stores of where it came from: the recipe (its exact data order), the library."""
-    return {"recipe": recipe.to_dict(), "recipe_id": recipe.id, "library": str(Path(lib.path).resolve()), **(meta or {})}
+    return {"recipe": recipe.to_dict(), "recipe_id": recipe.id, "library": str(Path(lib.path).resolve())} | (meta or {})
 
 
 def model_for(lib: Library, model: str | ModelConfig) -> ModelConfig:
@@ -62,8 +62,9 @@ def train_recipe(
     lib = open_library(library)
     cfg = model_for(lib, model)
     t = seq_len or cfg.block_size
-    return train(cfg, train_cfg, recipe.stream(lib, t), out_dir, heldout=holdout_windows(lib, t, train_cfg.eval_windows),
-                 device=device, on_log=on_log, meta=trial_meta(lib, recipe, meta))
+    held = holdout_windows(lib, t, train_cfg.eval_windows)
+    info = trial_meta(lib, recipe, meta)
+    return train(cfg, train_cfg, recipe.stream(lib, t), out_dir, held, device, on_log, info)
 
 
 def train_recipes_packed(
@@ -100,11 +101,10 @@ def train_recipes_packed(
             if on_log is not None:
                 on_log({**record, "recipe_id": group[record["pack_index"]].id, "pack_index": lo + record["pack_index"]})
 
-        results += train_pack(
-            cfg, train_cfg, [r.stream(lib, t) for r in group], out_dirs[lo : lo + k], heldouts=held, device=device,
-            seeds=None if seeds is None else seeds[lo : lo + k], on_log=tagged,
-            metas=[trial_meta(lib, r, (metas or [None] * len(recipes))[lo + i]) for i, r in enumerate(group)],
-        )
+        streams, dirs = [r.stream(lib, t) for r in group], out_dirs[lo : lo + k]
+        infos = [trial_meta(lib, r, (metas or [None] * len(recipes))[lo + i]) for i, r in enumerate(group)]
+        group_seeds = None if seeds is None else seeds[lo : lo + k]
+        results += train_pack(cfg, train_cfg, streams, dirs, held, device, group_seeds, tagged, infos)
     return results
 
 
@@ -125,5 +125,6 @@ def finetune_recipe(
     lib = open_library(library)
     t = ft.seq_len or min(base_context(ft.base), 1024)  # also: is it a model folder at all
     check_tokenizer(ft.base, lib)
-    return finetune(ft, train_cfg, recipe.stream(lib, t), out_dir, heldout=holdout_windows(lib, t, train_cfg.eval_windows),
-                    device=device, on_log=on_log, meta=trial_meta(lib, recipe, meta))
+    held = holdout_windows(lib, t, train_cfg.eval_windows)
+    info = trial_meta(lib, recipe, meta)
+    return finetune(ft, train_cfg, recipe.stream(lib, t), out_dir, held, device, on_log, info)

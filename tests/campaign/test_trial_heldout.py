@@ -45,16 +45,47 @@ def test_bookmix_train_and_a_campaign_trial_report_the_same_heldout_loss(several
     tokens = 8 * model.block_size * 3
     train = TrainConfig(micro_batch=8, lr=3e-3, max_tokens=tokens, log_every=1, seed=0, device="cpu")
 
-    argv = ["train", "--library", str(world_library), "--recipe", str(tmp_path / "recipe.yaml"), "--out",
-            str(tmp_path / "cli"), "--model", "nano", "--micro-batch", "8", "--lr", "3e-3", "--max-tokens", str(tokens),
-            "--log-every", "1", "--seed", "0", "--device", "cpu", "--json"]
+    argv = [
+        "train",
+        "--library",
+        str(world_library),
+        "--recipe",
+        str(tmp_path / "recipe.yaml"),
+        "--out",
+        str(tmp_path / "cli"),
+        "--model",
+        "nano",
+        "--micro-batch",
+        "8",
+        "--lr",
+        "3e-3",
+        "--max-tokens",
+        str(tokens),
+        "--log-every",
+        "1",
+        "--seed",
+        "0",
+        "--device",
+        "cpu",
+        "--json",
+    ]
     assert main(argv) == 0
     by_cli = json.loads(capsys.readouterr().out)
 
     (tmp_path / "suite.yaml").write_text(yaml.safe_dump(SUITE), encoding="utf-8")
-    spec = TrialSpec(trial_id="t0", recipe=recipe.to_dict(), seed=0, stage="search", round=0, model=model.to_dict(),
-                     train=train.model_dump(mode="json"), library=str(world_library), suite=str(tmp_path / "suite.yaml"),
-                     out_dir=str(tmp_path / "trial"), threads=1)
+    spec = TrialSpec(
+        trial_id="t0",
+        recipe=recipe.to_dict(),
+        seed=0,
+        stage="search",
+        round=0,
+        model=model.to_dict(),
+        train=train.model_dump(mode="json"),
+        library=str(world_library),
+        suite=str(tmp_path / "suite.yaml"),
+        out_dir=str(tmp_path / "trial"),
+        threads=1,
+    )
     by_campaign = run_trial(spec, "cpu")
     assert by_campaign.state == "completed", by_campaign.error
     assert by_cli["status"] == "completed" and by_cli["tokens"] == by_campaign.tokens == tokens

@@ -34,13 +34,21 @@ def _all_finite(out) -> bool:
 
 @pytest.fixture(scope="module")
 def base(world, tmp_path_factory):
-    return tiny_llama(tmp_path_factory.mktemp("hf") / "base", world.library.vocab_size, world.library.path / "tokenizer.json")
+    return tiny_llama(
+        tmp_path_factory.mktemp("hf") / "base", world.library.vocab_size, world.library.path / "tokenizer.json"
+    )
 
 
 def _finetune(world, base, out, cfg=FT_TRAIN, **kw):
     recipe = Recipe.from_dict({"books": [b.id for b in world.library.books(split="train")][:4], "epochs": 1})
-    return finetune(FinetuneConfig(base=base, method="lora", lora_r=4), cfg, recipe.stream(world.library, 64), out,
-                    heldout=holdout_windows(world.library, 64, cfg.eval_windows), **kw)
+    return finetune(
+        FinetuneConfig(base=base, method="lora", lora_r=4),
+        cfg,
+        recipe.stream(world.library, 64),
+        out,
+        heldout=holdout_windows(world.library, 64, cfg.eval_windows),
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -74,14 +82,19 @@ def test_finetune_backs_off_on_out_of_memory_and_keeps_the_step(ft_oom):
 def test_finetune_writes_its_events(ft_oom):
     _, _, out, logs = ft_oom
     events = _events(out)
-    assert [(e["event"], e["micro_batch"], e["grad_accum"]) for e in events] == [("oom_backoff", 4, 2), ("oom_backoff", 2, 4)]
+    assert [(e["event"], e["micro_batch"], e["grad_accum"]) for e in events] == [
+        ("oom_backoff", 4, 2),
+        ("oom_backoff", 2, 4),
+    ]
     assert [e for e in logs if e.get("event") not in (None, "start")] == events  # the caller sees them too
     assert [e["event"] for e in logs if "event" in e][0] == "start"
 
 
 def _sft_cfg(**train) -> SFTConfig:
-    return SFTConfig(epochs=1, train=TrainConfig(micro_batch=16, lr=3e-3, warmup=0.05, weight_decay=0.0,
-                                                 checkpoint_seconds=0, **train))
+    return SFTConfig(
+        epochs=1,
+        train=TrainConfig(micro_batch=16, lr=3e-3, warmup=0.05, weight_decay=0.0, checkpoint_seconds=0, **train),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +102,16 @@ def sft_oom(world, tmp_path_factory):
     root = tmp_path_factory.mktemp("sft_oom")
     logs: list[dict] = []
     clean = sft(world.base, world.chat, world.library.path, root / "clean", _sft_cfg(), export=False)
-    backed = sft(world.base, world.chat, world.library.path, root / "oom", _sft_cfg(), export=False,
-                 faults=FaultInjector(oom_above_micro_batch=5), on_log=logs.append)
+    backed = sft(
+        world.base,
+        world.chat,
+        world.library.path,
+        root / "oom",
+        _sft_cfg(),
+        export=False,
+        faults=FaultInjector(oom_above_micro_batch=5),
+        on_log=logs.append,
+    )
     return clean, backed, root / "oom", logs
 
 
@@ -115,5 +136,8 @@ def test_sft_backs_off_on_out_of_memory_and_keeps_the_step(sft_oom):
 def test_sft_writes_its_events(sft_oom):
     _, _, out, logs = sft_oom
     events = _events(out)
-    assert [(e["event"], e["micro_batch"], e["grad_accum"]) for e in events] == [("oom_backoff", 8, 2), ("oom_backoff", 4, 4)]
+    assert [(e["event"], e["micro_batch"], e["grad_accum"]) for e in events] == [
+        ("oom_backoff", 8, 2),
+        ("oom_backoff", 4, 4),
+    ]
     assert [e for e in logs if e.get("event") not in (None, "start")] == events

@@ -18,7 +18,7 @@ import typer
 from bookmix.training.config import TrainConfig
 
 FLAGS = ("micro_batch", "grad_accum", "lr", "schedule", "warmup", "decay_fraction", "max_tokens", "seed", "device",
-         "dtype", "compile", "eval_every", "eval_windows", "log_every", "checkpoint_every", "checkpoint_seconds")
+         "dtype", "compile", "eval_every", "eval_windows", "log_every", "checkpoint_every", "checkpoint_seconds")  # fmt: skip
 """The TrainConfig fields a training command takes as flags (the rest, e.g. betas, only from a pipeline YAML)."""
 
 
@@ -30,8 +30,8 @@ def _flag(name: str) -> inspect.Parameter:
         help_text += f" One of: {', '.join(get_args(kind))}."
         kind = str
     decls = [f"--{name.replace('_', '-')}"] if kind is bool else []
-    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=field.default,
-                             annotation=Annotated[kind, typer.Option(*decls, help=help_text)])
+    annotation = Annotated[kind, typer.Option(*decls, help=help_text)]
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=field.default, annotation=annotation)
 
 
 def train_options(command: Callable[..., None]) -> Callable[..., None]:

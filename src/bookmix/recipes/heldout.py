@@ -18,7 +18,9 @@ def holdout_windows(lib, seq_len: int, n_windows: int = 64) -> ArrayWindows | No
     books = [b for b in books if b.tokens > 0]
     if not books:
         return None
-    picks = [books[i] for i in np.unique(np.linspace(0, len(books) - 1, min(n_windows, len(books))).round().astype(int))]
+    picks = [
+        books[i] for i in np.unique(np.linspace(0, len(books) - 1, min(n_windows, len(books))).round().astype(int))
+    ]
     per_book = math.ceil(n_windows / len(picks)) * seq_len + 1
     parts: list[np.ndarray] = []
     eob = np.array([lib.eob_id], dtype=np.int64)

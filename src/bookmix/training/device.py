@@ -106,8 +106,9 @@ def memory_bytes(device: torch.device) -> int:
         return 1 << 60
 
 
-def fit_micro_batch(cfg: ModelConfig, micro_batch: int, seq_len: int, dtype: torch.dtype, available: int,
-                    models: int = 1) -> int:
+def fit_micro_batch(
+    cfg: ModelConfig, micro_batch: int, seq_len: int, dtype: torch.dtype, available: int, models: int = 1
+) -> int:
     """The largest micro-batch ≤ ``micro_batch`` (halving) whose estimated memory fits ``available`` bytes, for one
     model or a pack of ``models`` trained together (``forecast.memory.estimate_memory(models=)``).
 

@@ -92,16 +92,16 @@ class Run:
     def state(self, micro_batch: int, seconds: float) -> dict:
         return {"step": self.step, "tokens": self.tokens, "micro_batch": micro_batch,
                 "grad_accum": math.ceil(self.train_cfg.windows_per_step / micro_batch), "seconds": seconds,
-                "last_loss": self.last_loss, **self.extra_state}
+                "last_loss": self.last_loss, **self.extra_state}  # fmt: skip
 
     def finish(self, status: str, final_loss: float | None, heldout: float | None, micro_batch: int, seconds: float,
-               diverged_at: int | None = None) -> None:
+               diverged_at: int | None = None) -> None:  # fmt: skip
         self.result = TrainResult(
             final_loss=final_loss, heldout_loss=heldout, steps=self.step, tokens=self.tokens, seconds=seconds,
             tokens_per_s=self.tokens / seconds if seconds > 0 else 0.0, diverged_at_step=diverged_at,
             status=status,  # type: ignore[arg-type]
             paths=self.paths, micro_batch=micro_batch,
-        )
+        )  # fmt: skip
         self.result.save(self.out_dir)
 
     def _due(self, now: float, last_ckpt: float) -> tuple[bool, bool, bool, bool]:
@@ -110,12 +110,12 @@ class Run:
         last = s == self.total_steps
         evaluate = self.held is not None and (last or (c.eval_every > 0 and s % c.eval_every == 0))
         ckpt = last or (c.checkpoint_every > 0 and s % c.checkpoint_every == 0) or (
-            c.checkpoint_seconds > 0 and now - last_ckpt >= c.checkpoint_seconds)
+            c.checkpoint_seconds > 0 and now - last_ckpt >= c.checkpoint_seconds)  # fmt: skip
         return s % c.log_every == 0 or last, evaluate, ckpt, last
 
 
 def open_run(out_dir: str | Path, config: dict, train_cfg: TrainConfig, total_steps: int, *,
-             resume: Sequence[str], on_log: LogFn | None = None, paths: dict[str, str] | None = None) -> Run:
+             resume: Sequence[str], on_log: LogFn | None = None, paths: dict[str, str] | None = None) -> Run:  # fmt: skip
     """The run in ``out_dir``: finished (``result`` set), resumed from its checkpoint, or new. A checkpoint continues
     only the run that wrote it: the ``train`` mathematics and the config sections named in ``resume`` must match."""
     out = Path(out_dir)
@@ -143,7 +143,7 @@ def check_resumable(ckpt: Checkpoint, config: dict, train_cfg: TrainConfig, sect
     for name, (old, new) in views.items():
         for key in sorted((set(old) | set(new)) - UNCOMPARED):
             if old.get(key) != new.get(key):
-                raise BookmixError(f"{where}: cannot resume: {name}.{key} is {old.get(key)!r} there but {new.get(key)!r} now")
+                raise BookmixError(f"{where}: cannot resume: {name}.{key} is {old.get(key)!r} there but {new.get(key)!r} now")  # fmt: skip
 
 
 class Stepper(Protocol):
@@ -155,7 +155,7 @@ class Stepper(Protocol):
     def fit_micro_batch(self, micro_batch: int) -> int:
         """The micro-batch ≤ ``micro_batch`` that the memory estimate allows at the start of a fresh run."""
 
-    def step(self, runs: list[Run], lrs: list[float], micro_batch: int) -> tuple[torch.Tensor | None, torch.Tensor | None, list[int]]:
+    def step(self, runs: list[Run], lrs: list[float], micro_batch: int) -> tuple[torch.Tensor | None, torch.Tensor | None, list[int]]:  # fmt: skip
         """Train step ``run.step`` of every run: (loss (K,), grad norm (K,), tokens of each), without a host sync; loss
         None when the step had nothing to learn. Raises torch.OutOfMemoryError before updating anything."""
 
@@ -172,7 +172,7 @@ class Stepper(Protocol):
         """Drop partial gradients (after an out-of-memory error)."""
 
 
-def train_runs(stepper: Stepper, runs: Sequence[Run], device: torch.device, start: dict | None = None) -> list[TrainResult]:
+def train_runs(stepper: Stepper, runs: Sequence[Run], device: torch.device, start: dict | None = None) -> list[TrainResult]:  # fmt: skip
     """Train every run from its position to its end (or its divergence); their results, in order. ``start`` is added
     to each run's start event (the pack size)."""
     everyone, runs = list(runs), list(runs)
@@ -182,7 +182,7 @@ def train_runs(stepper: Stepper, runs: Sequence[Run], device: torch.device, star
         if r.micro_batch is None and micro_batch < r.train_cfg.micro_batch:
             r.emit({"event": "oom_backoff", "step": 0, "micro_batch": micro_batch, "reason": "memory estimate"})
         r.emit({"event": "start", "step": r.step, "total_steps": r.total_steps, "device": str(device),
-                "micro_batch": micro_batch, **(start or {})})
+                "micro_batch": micro_batch, **(start or {})})  # fmt: skip
         r._curve = Curve(r.out_dir / CURVE, keep_until_step=r.step)
         r._mark, r._synced = (time.perf_counter(), r.tokens), (r.step, r.tokens)
     t0 = last_ckpt = time.perf_counter()
@@ -213,14 +213,14 @@ def train_runs(stepper: Stepper, runs: Sequence[Run], device: torch.device, star
             if device.type == "cuda":
                 torch.cuda.empty_cache()
             if micro_batch == 1:
-                raise BookmixError(f"out of GPU memory at micro-batch 1: {stepper.name} does not fit {device}") from None
+                raise BookmixError(f"out of GPU memory at micro-batch 1: {stepper.name} does not fit {device}") from None  # fmt: skip
             micro_batch = max(1, micro_batch // 2)
             for r in runs:
                 r.emit({"event": "oom_backoff", "step": r.step, "micro_batch": micro_batch,
-                        "grad_accum": math.ceil(r.train_cfg.windows_per_step / micro_batch)})
+                        "grad_accum": math.ceil(r.train_cfg.windows_per_step / micro_batch)})  # fmt: skip
             continue  # the same step again: same data, same effective batch
         if loss is not None:
-            steps: int | torch.Tensor = runs[0].step if len(runs) == 1 else torch.tensor([r.step for r in runs], device=device)
+            steps: int | torch.Tensor = runs[0].step if len(runs) == 1 else torch.tensor([r.step for r in runs], device=device)  # fmt: skip
             first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), steps, first_bad)
         now = time.perf_counter()
         due = []
@@ -249,7 +249,7 @@ def train_runs(stepper: Stepper, runs: Sequence[Run], device: torch.device, star
             if log or evaluate:
                 now = time.perf_counter()
                 record = {"step": r.step, "tokens": r.tokens, "loss": losses[s], "lr": lrs[s], "grad_norm": norms[s],
-                          "tokens_per_s": (r.tokens - r._mark[1]) / max(now - r._mark[0], 1e-9)}
+                          "tokens_per_s": (r.tokens - r._mark[1]) / max(now - r._mark[0], 1e-9)}  # fmt: skip
                 if evaluate:
                     record["heldout_loss"] = scores[s] if scores is not None else None
                 assert r._curve is not None
@@ -284,4 +284,4 @@ def _diverge(run: Run, bad: int, micro_batch: int, t0: float) -> None:
     run.emit({"event": "diverged", "step": bad, "checkpoint_step": int(ckpt.state["step"]) if ckpt else None})
     final = run.last_loss if run.last_loss is not None and math.isfinite(run.last_loss) else None
     run.finish("diverged", final, None, micro_batch, run.seconds0 + time.perf_counter() - t0,
-               diverged_at=bad)
+               diverged_at=bad)  # fmt: skip

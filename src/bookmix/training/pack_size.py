@@ -18,6 +18,7 @@ PACK_TARGET_FLOPS_PER_TOKEN = 9e8
 """Training FLOPs per token of the whole pack worth aiming at: about GPT-2 small's (124M parameters, T=1024), a model
 that already keeps an H100's tensor cores well fed. K = this / one model's FLOPs per token: ~40 nano, ~8 micro."""
 
+
 def _dtype_name(dtype: torch.dtype) -> str:
     return "bf16" if dtype == torch.bfloat16 else "fp32"
 
@@ -27,7 +28,9 @@ def pack_bytes(model_cfg: ModelConfig, k: int, micro_batch: int, seq_len: int, d
     context (``forecast.memory.estimate_memory(models=k)``)."""
     from bookmix.forecast.memory import estimate_memory
 
-    return estimate_memory(model_cfg, micro_batch, seq_len=seq_len, dtype=dtype, optimizer="adamw", models=k).total_bytes
+    return estimate_memory(
+        model_cfg, micro_batch, seq_len=seq_len, dtype=dtype, optimizer="adamw", models=k
+    ).total_bytes
 
 
 def pack_size(model_cfg: ModelConfig, micro_batch: int, seq_len: int, dtype: str, available: int) -> int:
@@ -56,7 +59,9 @@ def auto_pack_size(
         return 1
     dtype = _dtype_name(compute_dtype(dev, train_cfg.dtype))
     t = seq_len or model_cfg.block_size
-    return pack_size(model_cfg, train_cfg.micro_batch, t, dtype, memory_bytes(dev) if available is None else int(available))
+    return pack_size(
+        model_cfg, train_cfg.micro_batch, t, dtype, memory_bytes(dev) if available is None else int(available)
+    )
 
 
 PACK_CPU_ACTIVATION_BYTES = 32 << 20

@@ -123,8 +123,9 @@ class PackStepper:
         self.optimizer = PackedAdamW(self.pack, train_cfg)
         for slot, run in enumerate(runs):
             try:
-                self.pack.set_member(slot, _stored_weights(run, model_cfg))
-                self.optimizer.set_member(slot, _stored_optimizer(run))
+                weights, opt_state = _stored(run, model_cfg)
+                self.pack.set_member(slot, weights)
+                self.optimizer.set_member(slot, opt_state)
             except (KeyError, RuntimeError) as exc:
                 raise BookmixError(f"{run.out_dir / CHECKPOINT}: weights or optimizer state do not match the model config ({exc})") from None
         self.runner = torch.compile(self.pack, dynamic=False) if self.compile else self.pack
@@ -172,21 +173,15 @@ class PackStepper:
         self.optimizer.zero_grad()
 
 
-def _stored_weights(run: Run, model_cfg: ModelConfig) -> dict:
-    """The weights a pack slot starts from: the run's checkpoint, or a fresh model built on the CPU as train() builds
-    it (the same weights bit for bit)."""
+def _stored(run: Run, model_cfg: ModelConfig) -> tuple[dict, dict]:
+    """(weights, AdamW state dict) a pack slot starts from: the run's checkpoint, or a fresh model built on the CPU as
+    train() builds it (the same weights bit for bit) and an empty optimizer state."""
     if run.checkpoint is None:
-        return dict(LM(model_cfg, seed=run.train_cfg.seed).named_parameters())
+        return dict(LM(model_cfg, seed=run.train_cfg.seed).named_parameters()), {}
     from safetensors.torch import load_file
 
-    return load_file(run.checkpoint.path / "model.safetensors")
-
-
-def _stored_optimizer(run: Run) -> dict:
-    """The run's AdamW state dict (empty for a fresh start)."""
-    if run.checkpoint is None:
-        return {}
-    return torch.load(run.checkpoint.path / "optimizer.pt", map_location="cpu", weights_only=True)["optimizer"]
+    blob = torch.load(run.checkpoint.path / "optimizer.pt", map_location="cpu", weights_only=True)
+    return load_file(run.checkpoint.path / "model.safetensors"), blob["optimizer"]
 
 
 @dataclass(frozen=True)

@@ -60,8 +60,11 @@ class PackedAdamW:
         step = torch.tensor(float(self.steps[k]), dtype=torch.float32)
         state = {
             # clone: a view would carry the whole pack's storage into torch.save (K times the file, K times the write)
-            i: {"step": step.clone(), "exp_avg": self.exp_avg[n][k].detach().cpu().clone(),
-                "exp_avg_sq": self.exp_avg_sq[n][k].detach().cpu().clone()}
+            i: {
+                "step": step.clone(),
+                "exp_avg": self.exp_avg[n][k].detach().cpu().clone(),
+                "exp_avg_sq": self.exp_avg_sq[n][k].detach().cpu().clone(),
+            }
             for i, n in enumerate(self.order)
         }
         return {"state": state, "param_groups": groups}

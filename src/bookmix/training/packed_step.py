@@ -27,6 +27,7 @@ def clip_grad_norms(params: Sequence[torch.Tensor], max_norm: float) -> torch.Te
             g.mul_(coef.view((-1,) + (1,) * (g.dim() - 1)).to(g.dtype))
     return norms
 
+
 def _chunk_share(counts: torch.Tensor, lo: int, size: int) -> torch.Tensor:
     """Fraction of each model's windows (counts (K,)) that fall in rows lo..lo+size of the padded batch."""
     in_chunk = (counts - lo).clamp(min=0, max=size)
@@ -78,7 +79,11 @@ def packed_step(
 
 @torch.no_grad()
 def packed_heldout_loss(
-    model: torch.nn.Module, windows: torch.Tensor, counts: torch.Tensor, micro_batch: int, device: torch.device,
+    model: torch.nn.Module,
+    windows: torch.Tensor,
+    counts: torch.Tensor,
+    micro_batch: int,
+    device: torch.device,
     dtype: torch.dtype,
 ) -> torch.Tensor:
     """Per-model token-weighted mean loss (K,) on held-out ``windows`` (K, n, T+1), model k's first ``counts[k]`` rows."""

@@ -65,9 +65,8 @@ def train_step(
     else:  # shares from the host copy: no device sync
         learned = (targets != IGNORE_INDEX).sum(1).split(micro_batch)
         total_learned = max(sum(int(c.sum()) for c in learned), 1)
-        chunks = [(x, y, int(c.sum()) / total_learned) for x, y, c in zip(
-            to_device(batch, device).split(micro_batch), to_device(targets, device).split(micro_batch), learned,
-            strict=True)]
+        xs, ys = to_device(batch, device).split(micro_batch), to_device(targets, device).split(micro_batch)
+        chunks = [(x, y, int(c.sum()) / total_learned) for x, y, c in zip(xs, ys, learned, strict=True)]
     total = torch.zeros((), device=device)
     for inputs, chunk_targets, share in chunks:
         if faults is not None:
