@@ -94,3 +94,20 @@ def test_bench_reports_throughput_and_saves_a_calibration(tmp_path, monkeypatch,
 
     record = load_calibration("cpu", "nano")
     assert record["tokens_per_s"] == pytest.approx(out["tokens_per_s"]) and record["seq_len"] == 32
+
+
+def test_train_and_train_pack_take_their_training_flags_from_train_config():
+    from typer.main import get_command
+
+    from bookmix.cli import _register
+    from bookmix.cli.app import app
+    from bookmix.cli.train_options import FLAGS
+    from bookmix.training.config import TrainConfig
+
+    _register()
+    commands = get_command(app).commands  # type: ignore[attr-defined]
+    defaults = TrainConfig().model_dump()
+    for name in ("train", "train-pack"):
+        params = {p.name: p for p in commands[name].params}
+        assert set(FLAGS) <= set(params), name
+        assert {f: params[f].default for f in FLAGS} == {f: defaults[f] for f in FLAGS}, name
