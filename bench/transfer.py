@@ -29,8 +29,8 @@ sys.path.insert(0, str(REPO / "bench"))
 
 PROXY = {"n_layer": 2, "n_head": 2, "d_model": 32, "block_size": 64}
 """A nano-shaped proxy, 2 layers of width 32 (49k parameters at a 512 vocabulary): a trial in seconds on a CPU."""
-TARGET = {"n_layer": 3, "n_head": 4, "d_model": 128, "block_size": 64}
-"""3 layers, d 128: 14× the proxy's parameters (9× at a 4096 vocabulary; printed by the bench)."""
+TARGET = {"n_layer": 2, "n_head": 4, "d_model": 128, "block_size": 64}
+"""2 layers of width 128: 9.3× the proxy's parameters at a 512 vocabulary (printed by the bench)."""
 TINY = {"n_layer": 1, "n_head": 1, "d_model": 8, "block_size": 64}
 """A proxy deliberately too small: one layer of width 8."""
 MIX = {"story": 0.35, "noise": 0.3, "fact": 0.2, "rule": 0.15}
@@ -77,7 +77,7 @@ def pipeline(out: Path, lib: Path, args: argparse.Namespace) -> dict[str, Any]:
         "model": {"preset": args.proxy_preset, "overrides": {}}
         if args.proxy_preset
         else {"preset": "nano", "overrides": PROXY},
-        "train": {"max_tokens": args.tokens, "lr": args.lr, "micro_batch": 16, "warmup": 5, "log_every": 50},
+        "train": {"max_tokens": args.tokens, "lr": args.lr, "micro_batch": 8, "warmup": 5, "log_every": 50},
         "seeds": {"seeds": [args.seed], "replicates": 0.25, "replicate_seeds": 1},
         "eval": {
             "suite": {
@@ -96,7 +96,7 @@ def pipeline(out: Path, lib: Path, args: argparse.Namespace) -> dict[str, Any]:
             "recipes": args.recipes,
             "seeds": [args.seed, args.seed + 1],
             "target": {
-                "name": args.target_preset or "4x160",
+                "name": args.target_preset or f"{TARGET['n_layer']}x{TARGET['d_model']}",
                 "preset": args.target_preset or "nano",
                 "overrides": {} if args.target_preset else TARGET,
                 "train": {"lr": args.target_lr} if args.target_lr else {},
@@ -115,17 +115,17 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--books", type=int, default=20)
     ap.add_argument("--tokens-per-book", type=int, default=2000)
     ap.add_argument("--vocab", type=int, default=512)
-    ap.add_argument("--recipes", type=int, default=16)
+    ap.add_argument("--recipes", type=int, default=8)
     ap.add_argument("--per-set", type=int, default=4)
-    ap.add_argument("--tokens", type=int, default=16_384, help="tokens per trial (proxy and target alike)")
+    ap.add_argument("--tokens", type=int, default=8192, help="tokens per trial (proxy and target alike)")
     ap.add_argument("--lr", type=float, default=3e-3, help="the proxy's (the campaign's) learning rate")
     ap.add_argument("--target-lr", type=float, default=None, help="default: the proxy's")
-    ap.add_argument("--bad-lr", type=float, default=0.5, help="learning rate of the deliberately bad proxy")
+    ap.add_argument("--bad-lr", type=float, default=5.0, help="learning rate of the deliberately bad proxy")
     ap.add_argument("--no-bad", action="store_true", help="skip the bad-lr and too-small proxies")
     ap.add_argument("--proxy-preset", default=None, help="a preset at its own shape instead of the 2x64 proxy")
     ap.add_argument("--target-preset", default=None, help="a preset at its own shape instead of the 4x160 target")
     ap.add_argument("--workers", type=int, default=None, help="default: one per GPU, else 1")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=None, help="keep everything here (resumable)")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     return ap

@@ -232,7 +232,7 @@ class TransferArm(_Section):
     @field_validator("train")
     @classmethod
     def _train_valid(cls, train: dict[str, Any]) -> dict[str, Any]:
-        bad = sorted(set(train) - set(TrainConfig.model_fields) - {"seed"})
+        bad = sorted(set(train) - set(TrainConfig.model_fields))
         if bad:
             raise ValueError(f"{bad[0]}: not a train setting (see bookmix.training.TrainConfig)")
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bookmix.campaign.runner import run_campaign
@@ -59,9 +61,11 @@ def test_transfer_stage_runs_in_the_campaign_and_stays_out_of_the_top_list(tmp_p
     assert fc is not None and fc.trials == 5 * 2 * 3 and fc.seconds > 0
     # running the command again on the finished campaign trains nothing new and writes the same comparison
     n_before = db_rows(summary.campaign_dir, "SELECT COUNT(*) FROM trials")[0][0]
-    out = run_transfer(summary.campaign_dir, show_progress=False)
+    r = bookmix_cli("transfer", str(summary.campaign_dir), "--json")
+    assert r.returncode == 0, r.stderr
+    again = json.loads(r.stdout)
     assert db_rows(summary.campaign_dir, "SELECT COUNT(*) FROM trials")[0][0] == n_before
-    assert read_json(out)["proxies"]["campaign"]["spearman"] == data["proxies"]["campaign"]["spearman"]
+    assert again["proxies"]["campaign"]["spearman"] == data["proxies"]["campaign"]["spearman"]
 
 
 def test_choose_recipes_takes_top_bottom_random_and_the_proposal():

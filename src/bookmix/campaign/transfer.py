@@ -146,6 +146,10 @@ def transfer_stage(
                                "(see `bookmix status`)")  # fmt: skip
         analysis = store.stage_done("analysis") or {}
         proposal = analysis.get("proposal")
+        if proposal is not None:  # read the probe shelf like every recipe of the campaign (as verification does)
+            from bookmix.campaign.designs import with_shelf
+
+            proposal = with_shelf([proposal], cfg.search.probe_shelf)[0]
         by_id = {r["id"]: r for r in store.recipes()}
         if proposal is not None and proposal.get("id") not in by_id:
             store.add_recipes([proposal], TRANSFER_ROUND, design="transfer")
