@@ -2,16 +2,18 @@
 
 A campaign trains R random recipes at a small proxy, analyses them, then its transfer stage (``transfer:``) re-trains
 every recipe over two seeds at a target at least 8× larger, and at two further proxies: one at a learning rate far
-too high and one far too small. Printed per proxy: Spearman and pairwise decision accuracy with the target, with
-bootstrap intervals over recipes, rank flips beyond the seed noise, and the verdict.
+too high (5) and one far too small (one layer of width 8). Printed per proxy: Spearman and pairwise decision accuracy
+with the target, with bootstrap intervals over recipes, rank flips beyond the seed noise, and the verdict.
 
-    .venv/bin/python bench/transfer.py --seed 0             # storyworld, world seed 0 (settings were chosen here)
-    .venv/bin/python bench/transfer.py --seed 1             # ... reported on world seed 1
-    .venv/bin/python bench/transfer.py --real --recipes 9 --tokens 16384     # 12 real English books + 2 controls
+    .venv/bin/python bench/transfer.py --seed 0 --workers 2     # storyworld, world seed 0 (settings were chosen here)
+    .venv/bin/python bench/transfer.py --seed 1 --workers 2     # ... reported on world seed 1 (the slow test's run)
+    .venv/bin/python bench/transfer.py --real --recipes 12 --tokens 16384 --vocab 1024 --workers 2   # real books
+    bash bench/gpu_all.sh                                       # micro -> small on a lent GPU
 
-Storyworld recipes differ in how much of their text is the world's noise books, and the objective is the held-out
-loss on held-out story books: a planted ranking any working model must find. Real books: English books from
-../shared/books (the half bench/snr.py reports on), plus a scrambled and a Russian control.
+Storyworld recipes differ in how much of their text is story and how much the world's noise books, and the objective
+is the held-out loss on held-out story books: a planted ranking any working model must find. Real books: 12 English
+books from ../shared/books (the half bench/snr.py reports on) plus bench/real_agreement.py's controls (a scrambled
+book, a Russian book, and the middle of a held-out book), which give the recipes a spread of known sign.
 """
 
 from __future__ import annotations
@@ -33,18 +35,19 @@ TARGET = {"n_layer": 2, "n_head": 4, "d_model": 128, "block_size": 64}
 """2 layers of width 128: 9.3× the proxy's parameters at a 512 vocabulary (printed by the bench)."""
 TINY = {"n_layer": 1, "n_head": 1, "d_model": 8, "block_size": 64}
 """A proxy deliberately too small: one layer of width 8."""
-MIX = {"story": 0.35, "noise": 0.3, "fact": 0.2, "rule": 0.15}
-"""Storyworld kinds: the held-out objective scores story text, so story books help and noise books hurt; a random
-recipe's share of each plants the ranking."""
+MIX = {"fact": 0.4, "rule": 0.15, "story": 0.25, "noise": 0.1, "misleading": 0.1}
+"""Storyworld kinds (the generator's default mix): the held-out objective scores story text, so story books help and
+noise books hurt; a random recipe's share of each plants the ranking."""
 
 
-def storyworld_library(out: Path, seed: int, books: int, tokens_per_book: int, vocab: int) -> Path:
+def storyworld_library(out: Path, seed: int, books: int, tokens_per_book: int, vocab: int,
+                       mix: dict[str, float]) -> Path:  # fmt: skip
     from bookmix.library import ingest
     from bookmix.storyworld import generate
 
     world, lib = out / "world", out / "library"
     if not (lib / "catalog.sqlite").exists():
-        generate(world, books=books, seed=seed, tokens_per_book=tokens_per_book, mix=MIX)
+        generate(world, books=books, seed=seed, tokens_per_book=tokens_per_book, mix=mix)
         ingest([world / "books"], lib, tokenizer=f"train:{vocab}", holdout_books=world / "holdout.txt",
                metadata=[world / "metadata.csv"], workers=1)  # fmt: skip
     return lib
@@ -108,6 +111,10 @@ def pipeline(out: Path, lib: Path, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _mix(text: str) -> dict[str, float]:
+    return {k: float(v) for k, v in (part.split("=") for part in text.split(","))}
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--real", action="store_true", help="12 real English books (+ 2 controls) instead of storyworld")
@@ -115,7 +122,10 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--books", type=int, default=20)
     ap.add_argument("--tokens-per-book", type=int, default=2000)
     ap.add_argument("--vocab", type=int, default=512)
-    ap.add_argument("--recipes", type=int, default=8)
+    ap.add_argument(
+        "--mix", type=_mix, default=MIX, help="storyworld kinds, e.g. story=0.35,noise=0.3,fact=0.2,rule=0.15"
+    )
+    ap.add_argument("--recipes", type=int, default=12)
     ap.add_argument("--per-set", type=int, default=4)
     ap.add_argument("--tokens", type=int, default=8192, help="tokens per trial (proxy and target alike)")
     ap.add_argument("--lr", type=float, default=3e-3, help="the proxy's (the campaign's) learning rate")
@@ -141,7 +151,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     lib = real_library(out, args.seed, args.vocab) if args.real else \
-        storyworld_library(out, args.seed, args.books, args.tokens_per_book, args.vocab)  # fmt: skip
+        storyworld_library(out, args.seed, args.books, args.tokens_per_book, args.vocab, args.mix)  # fmt: skip
     cfg = parse_pipeline(pipeline(out, lib, args))
     summary = run_campaign(cfg, show_progress=False)
     data = json.loads(summary.transfer.read_text(encoding="utf-8"))
