@@ -113,6 +113,13 @@ def plan_transfer(cfg: PipelineConfig, recipes: list[dict[str, Any]], vocab_size
     return out
 
 
+def _records(store: Store, maximize: bool, stages: tuple[str, ...] | None) -> list[dict[str, Any]]:
+    """Completed trials, objective oriented higher-is-better (the one place this module reads the campaign's trials)."""
+    from bookmix.campaign.runner import oriented_records
+
+    return oriented_records(store, maximize, stages)
+
+
 def _ranking(records: list[dict[str, Any]]) -> list[str]:
     """Recipe ids by mean (oriented) objective over their search trials, best first."""
     by: dict[str, list[float]] = {}
@@ -135,11 +142,10 @@ def transfer_stage(
 ) -> Path:  # noqa: ANN001 - the runner's objects; fmt: skip
     """Choose, train, compare; writes ``<campaign>/transfer.json`` and labels findings.json. Resumable."""
     from bookmix.analysis.transfer import TransferRow, compare_proxies, summary_sentence, transfer_report
-    from bookmix.campaign.runner import oriented_records
 
     t = cfg.transfer
     name = "transfer:recipes"
-    search = oriented_records(store, maximize, ("search", "replicate"))
+    search = _records(store, maximize, ("search", "replicate"))
     if store.stage_done(name) is None:
         if not search:
             raise BookmixError(f"{cfg.campaign_dir}: transfer: no completed search trial to transfer "
@@ -165,7 +171,7 @@ def transfer_stage(
     )
     run_trials(executor, store, specs, progress)
 
-    scores = {r["trial_id"]: r["objective"] for r in oriented_records(store, maximize, None)}
+    scores = {r["trial_id"]: r["objective"] for r in _records(store, maximize, None)}
 
     def arm_scores(arm: str) -> dict[str, list[float]]:
         out: dict[str, list[float]] = {}
@@ -229,10 +235,9 @@ def _target_findings(cfg: PipelineConfig, lib, store: Store, maximize: bool, spe
     """The same analysis fitted on the target's trials alone (no reliability splits, no proposal): the effects each
     campaign finding is checked against. None (logged) when those few trials cannot be analysed."""
     from bookmix.analysis import AnalysisConfig, analyze
-    from bookmix.campaign.runner import oriented_records
 
     ids = {s.trial_id for s in specs}
-    records = [r for r in oriented_records(store, maximize, None) if r["trial_id"] in ids]
+    records = [r for r in _records(store, maximize, None) if r["trial_id"] in ids]
     try:
         f = analyze(records, lib, AnalysisConfig(splits=0, propose=False, seed=cfg.seeds.seeds[0]))
     except (ValueError, BookmixError, np.linalg.LinAlgError) as exc:
