@@ -17,3 +17,8 @@ for m in nano micro small; do
   timeout 60 "$PY" -m bookmix bench --model "$m" --seconds 8 --json 2>>"$OUT/bench.log" | tee -a "$OUT/bench.jsonl"
 done
 cp -f "$BOOKMIX_HOME/calibration.json" "$OUT/" 2>/dev/null || true
+# Scale transfer (issue 18): storyworld recipes ranked by micro, re-trained at small over two seeds (+ the bad-lr and
+# too-small proxies); Spearman / decision accuracy with intervals in $OUT/transfer.json.
+timeout 300 "$PY" bench/transfer.py --seed 1 --proxy-preset micro --target-preset small --books 48 \
+  --tokens-per-book 12000 --vocab 4096 --recipes 16 --tokens 1048576 --lr 1e-3 --out "$OUT/transfer" \
+  --json "$OUT/transfer.json" 2>&1 | tee "$OUT/transfer.log"

@@ -216,6 +216,71 @@ class VerificationSection(_Section):
     Two halve the seed variance; more seeds buy less than more baselines once seed noise is below recipe spread."""
 
 
+class TransferArm(_Section):
+    """One model and training setting of a transfer study: a preset with overrides, TrainConfig fields over the
+    campaign's ``train``."""
+
+    name: str | None = None
+    """Label in the report (default: the preset and what differs)."""
+    preset: str | None = None
+    """Size preset (nano, micro, mini, small, ...). None: the campaign's ``model.preset`` (and its overrides)."""
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    """Explicit dimensions replacing the preset's (n_layer, n_head, d_model, block_size, ...)."""
+    train: dict[str, Any] = Field(default_factory=dict)
+    """TrainConfig fields replacing the campaign's (lr, max_tokens, micro_batch, ...)."""
+
+    @field_validator("train")
+    @classmethod
+    def _train_valid(cls, train: dict[str, Any]) -> dict[str, Any]:
+        bad = sorted(set(train) - set(TrainConfig.model_fields))
+        if bad:
+            raise ValueError(f"{bad[0]}: not a train setting (see bookmix.training.TrainConfig)")
+        try:
+            TrainConfig.model_validate(train)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise ValueError(f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+        return train
+
+    @model_validator(mode="after")
+    def _model_valid(self) -> TransferArm:
+        try:  # an unknown preset or dimension fails here, before any work (None: the campaign's preset, checked there)
+            ModelSection(preset=self.preset or "nano", overrides=self.overrides)
+        except ValidationError as exc:
+            raise ValueError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
+        return self
+
+
+class TransferSection(_Section):
+    """Scale transfer: re-train some of the campaign's recipes at a larger target (and at other proxy settings) and
+    check that the proxy's ranking holds there (``bookmix.analysis.transfer``). Runs after the analysis, or on a
+    finished campaign with `bookmix transfer CAMPAIGN`."""
+
+    enabled: bool = False
+    """Run the transfer stage in `bookmix run` (after the analysis and verification)."""
+    recipes: int = Field(24, ge=4)
+    """Recipes re-trained: the proposal, the top and bottom quarter of the campaign's ranking and random ones. 16–32
+    give Spearman and decision-accuracy intervals narrow enough to tell 0.5 from 0.9."""
+    seeds: list[int] = Field(default_factory=lambda: [0, 1], min_length=1)
+    """Seeds of every transfer trial at the target and at each proxy; two or more measure the noise a rank flip must
+    beat. A seed the campaign already trained a recipe with at the same setting reuses that trial."""
+    target: TransferArm = Field(default_factory=lambda: TransferArm(preset="small"))
+    """The larger model (and training) the findings should hold for."""
+    proxies: list[TransferArm] = Field(default_factory=list)
+    """Further proxy settings to compare (smaller, another lr, fewer tokens); the campaign's own setting is always the
+    first proxy. The findings name the proxy that transferred best."""
+    min_spearman: float = Field(0.7, ge=-1, le=1)
+    """A proxy transfers when its Spearman with the target reaches this ..."""
+    min_accuracy: float = Field(0.75, ge=0, le=1)
+    """... and it orders at least this share of recipe pairs as the target does."""
+
+    @model_validator(mode="after")
+    def _seeds_distinct(self) -> TransferSection:
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds: listed twice in {self.seeds}")
+        return self
+
+
 class DialogueSection(_Section):
     """A dialogue (SFT) layer on the top models once the search (and verification) is done."""
 
@@ -317,6 +382,7 @@ class PipelineConfig(_Section):
     analysis: AnalysisSection = Field(default_factory=AnalysisSection)
     verification: VerificationSection = Field(default_factory=VerificationSection)
     dialogue: DialogueSection = Field(default_factory=DialogueSection)
+    transfer: TransferSection = Field(default_factory=TransferSection)
     report: ReportSection = Field(default_factory=ReportSection)
     executor: ExecutorSection = Field(default_factory=ExecutorSection)
     trackers: TrackersSection = Field(default_factory=TrackersSection)
@@ -328,6 +394,12 @@ class PipelineConfig(_Section):
     def _verification_needs_analysis(self) -> PipelineConfig:
         if self.verification.enabled and not self.analysis.enabled:
             raise ValueError("verification.enabled: needs analysis.enabled (the proposal comes from the analysis)")
+        return self
+
+    @model_validator(mode="after")
+    def _transfer_runnable(self) -> PipelineConfig:
+        if self.transfer.enabled and self.model.hf_base is not None:
+            raise ValueError("transfer.enabled: transfer re-trains bookmix presets; not available with model.hf_base")
         return self
 
     @model_validator(mode="after")

@@ -10,9 +10,9 @@ from bookmix.report import build_report
 
 from .conftest import complete_one_pending
 
-SECTIONS = ("overview", "leaderboard", "curves", "findings", "proposal", "forecast", "samples")
+SECTIONS = ("overview", "leaderboard", "curves", "findings", "proposal", "transfer", "forecast", "samples")
 CHARTS = ("chart-progress", "chart-states", "chart-leaderboard", "chart-curves", "chart-books", "chart-factors",
-          "chart-verify")  # fmt: skip
+          "chart-verify", "chart-transfer-0")  # fmt: skip
 
 
 class Watched:
@@ -59,6 +59,9 @@ def _check_full_page(w: Watched) -> None:
     assert w.page.locator("#reliability-table tbody tr").count() >= 1  # would an independent rerun agree?
     assert "(chosen)" in w.page.locator("#reliability-table").inner_text()
     assert "the recipe is the unit" in w.page.locator("#proposal").inner_text()
+    assert "does not transfer" in w.page.locator("#transfer").inner_text() or "transfers" in \
+        w.page.locator("#transfer").inner_text()  # fmt: skip
+    assert w.traces("chart-transfer-0") >= 2  # the recipes, and the flipped pair as a red segment
     assert "Dialogue layer" in w.page.locator("#samples").inner_text()
 
 

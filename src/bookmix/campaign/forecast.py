@@ -12,6 +12,8 @@ one checkpoint. Stages:
   out-of-sample trials as trials of the mean size;
 - ``analysis``: the shipped default (a fixed part and a part per trial);
 - ``verification``: (1 + baselines) × seeds trials of round 0's mean size;
+- ``transfer``: ``recipes × seeds`` trials at each proxy setting and at the target, each at its own shape, training
+  settings and token cap (the campaign's own proxy counted in full: trials it already has are not subtracted);
 - ``dialogue``: ``top`` fine-tunings on the chat data (its tokens × epochs), each followed by the suite;
 - ``report``: a fixed default.
 
@@ -30,7 +32,7 @@ from bookmix.config import PipelineConfig
 from bookmix.forecast import defaults
 from bookmix.forecast.units import human_seconds
 
-STAGES = ("search", "analysis", "verification", "dialogue", "report")
+STAGES = ("search", "analysis", "verification", "transfer", "dialogue", "report")
 CHOICE_TOKENS = 4 * 64
 """A multiple-choice or minimal-pair item: about four candidates of ~64 tokens each, scored forward only."""
 
@@ -232,6 +234,8 @@ def forecast_campaign(
                 f"{n_verify} trials of the mean recipe size",
             )
         )
+    if cfg.transfer.enabled and (store is None or store.stage_done("transfer") is None):
+        stages.append(_transfer_forecast(cfg, lib, mean_tokens, s_tok, len(suite.tasks), device, trials_s))
     if cfg.dialogue.enabled and "dialogue" not in done_stages:
         stages.append(_dialogue_forecast(cfg, lib, fc, s_tok, len(suite.tasks)))
     if cfg.report.enabled is not False:
@@ -255,6 +259,29 @@ def forecast_campaign(
                                     cfg.library_dir, where="analysis.pilot")  # fmt: skip
     plan.warnings = plan_warnings(cfg, plan)
     return plan
+
+
+def _transfer_forecast(cfg: PipelineConfig, lib, mean_tokens: int, s_tok: int, n_tasks: int, device: str,
+                       trials_s) -> StageForecast:  # fmt: skip
+    """Every transfer arm's trials, each a trial of the mean recipe size at the arm's shape and token cap."""
+    from bookmix.campaign.transfer import arm_setting, arms
+
+    searched = sum(int(d.get("n", 1)) for d in cfg.search.designs) + cfg.search.per_round * (cfg.search.rounds - 1)
+    n = min(cfg.transfer.recipes, max(1, searched))
+    n_trials = n * len(cfg.transfer.seeds)
+    seconds, parts = [], []
+    for name, arm in arms(cfg):
+        model, train = arm_setting(cfg, arm, lib.vocab_size, f"transfer ({name})")
+        tokens = min(mean_tokens, train.max_tokens) if train.max_tokens else mean_tokens
+        fc = _throughput_forecast(model, [tokens], cfg.model_copy(update={"train": train}), s_tok, n_tasks, device)
+        seconds += [fc.rows[0].seconds] * n_trials
+        parts.append(f"{name} {fc.rows[0].seconds:.3g} s")
+    return StageForecast(
+        "transfer",
+        trials_s(seconds),
+        len(seconds),
+        f"{n} recipes × {len(cfg.transfer.seeds)} seeds at {len(parts)} settings ({', '.join(parts)} a trial)",
+    )
 
 
 def _dialogue_forecast(cfg: PipelineConfig, lib, fc, s_tok: int, n_tasks: int) -> StageForecast:

@@ -21,8 +21,10 @@ and the swap folders each is written through. A trial's ``dialogue/`` layer is n
 
 
 def ranked(store: Store, maximize: bool) -> list[dict]:
-    """Completed trials with an objective, best first."""
-    rows = [t for t in store.trials() if t["state"] == "completed" and t["objective"] is not None]
+    """Completed trials with an objective, best first. Transfer trials are left out: they train other model sizes,
+    whose objectives are not comparable with the campaign's."""
+    rows = [t for t in store.trials()
+            if t["state"] == "completed" and t["objective"] is not None and t["stage"] != "transfer"]
     return sorted(rows, key=lambda t: t["objective"], reverse=maximize)
 
 

@@ -54,6 +54,8 @@ class CampaignSummary:
     """Measured wall time of each stage run in this session (the library stage, then those the plan forecasts)."""
     planned_only: bool = False
     """``bookmix run --plan``: the library and round 0's recipes are ready, nothing was trained."""
+    transfer: Path | None = None
+    """transfer.json of the transfer stage (``transfer.enabled``)."""
 
     def forecast_vs_actual(self) -> list[dict[str, Any]]:
         """One row per forecast stage, with the measured seconds and forecast ÷ actual where both exist."""
@@ -80,6 +82,7 @@ class CampaignSummary:
             "verification": str(self.verification) if self.verification else None,
             "report": str(self.report) if self.report else None,
             "dialogue": str(self.dialogue) if self.dialogue else None,
+            "transfer": str(self.transfer) if self.transfer else None,
             "notes": self.notes,
             "plan": self.plan.to_dict() if self.plan else None,
             "planned_only": self.planned_only,
@@ -513,6 +516,14 @@ def run_campaign(
                     verification = verification_stage(cfg, lib, store, ex, progress, model, proposal, maximize)
                     _retain(cfg, store, maximize, log)
                     stage_seconds["verification"] = time.time() - t_stage
+                transfer = None
+                if cfg.transfer.enabled:  # after the analysis: it re-trains the campaign's ranked recipes larger
+                    from bookmix.campaign.transfer import transfer_stage
+
+                    t_stage = time.time()
+                    transfer = transfer_stage(cfg, lib, store, ex, progress, log, maximize, run_trials)
+                    _retain(cfg, store, maximize, log)
+                    stage_seconds["transfer"] = time.time() - t_stage
                 t_stage = time.time()
                 dialogue = dialogue_stage(cfg, store, log, maximize, notes)
                 if cfg.dialogue.enabled:
@@ -525,7 +536,7 @@ def run_campaign(
             counts = store.counts()
             log.info("campaign finished: %s", counts)
             summary = CampaignSummary(campaign_dir, counts, time.time() - t0, findings, verification, report, notes,
-                                      dialogue, plan=plan, stage_seconds=stage_seconds)
+                                      dialogue, plan=plan, stage_seconds=stage_seconds, transfer=transfer)
             for row in summary.forecast_vs_actual():
                 log.info("forecast vs actual: %s %s s forecast, %s s measured, ratio %s", row["stage"],
                          row["forecast_s"], row["actual_s"], row["ratio"])

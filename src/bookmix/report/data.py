@@ -363,7 +363,7 @@ def fingerprint(campaign_dir: str | Path) -> str:
     """Changes whenever the results store or a stage's output changes: the live server's cache key."""
     campaign_dir = Path(campaign_dir)
     parts = []
-    for name in (DB, DB + "-wal", "findings.json", "verification.json", "pipeline.yaml"):
+    for name in (DB, DB + "-wal", "findings.json", "verification.json", "transfer.json", "pipeline.yaml"):
         try:
             st = (campaign_dir / name).stat()
             parts.append(f"{name}:{st.st_mtime_ns}:{st.st_size}")
@@ -408,7 +408,8 @@ def collect(
     for t in trials:  # a trial's recipe is in its spec even when the recipes table lacks it (hand-added trials)
         if t["recipe_id"] not in recipes:
             recipes[t["recipe_id"]] = json.loads(t["spec"]).get("recipe") or {}
-    board = leaderboard(trials, recipes, objective["maximize"])
+    # transfer trials train other model sizes: their objectives do not rank against the campaign's
+    board = leaderboard([t for t in trials if t["stage"] != "transfer"], recipes, objective["maximize"])
     model = first_spec.get("model")
     workers = int((pipeline.get("executor") or {}).get("workers") or 1)
     forecast, forecast_note = _forecast(model, trials, counts)
@@ -445,6 +446,7 @@ def collect(
         "proposal": (findings or {}).get("proposal"),
         "verification": verification,
         "verify_points": verify_points(trials, verification, objective["maximize"]),
+        "transfer": transfer if isinstance(transfer := _read_json(campaign_dir / "transfer.json"), dict) else None,
         "forecast": forecast,
         "samples": read_samples(campaign_dir, trials, artifacts, objective["maximize"]),
         "notes": notes,

@@ -51,6 +51,8 @@ class CampaignShape:
     """Add a proposal and two baselines × 3 seeds as a verification stage, with verification.json."""
     findings: bool = True
     """Run the analysis and write findings.json, as the campaign's analysis stage does."""
+    transfer: bool = True
+    """Write a transfer.json (made-up target scores of 8 search recipes over two seeds, one pair swapped)."""
     seed: int = 0
 
 
@@ -194,7 +196,34 @@ def make_campaign(campaign_dir: str | Path, library: str | Path | None = None, s
                               {"proposal": proposal["id"], "baselines": [b["id"] for b in baselines],
                                **verify_stats(prop, base, seed=0)})  # fmt: skip
             store.finish_stage("verification", {})
+    if shape.transfer and len(recipes) >= 8:
+        _write_transfer(campaign_dir, [r["id"] for r in recipes[:8]], [-loss_of(r) for r in recipes[:8]], rng)
     return campaign_dir
+
+
+def _write_transfer(campaign_dir: Path, ids: list[str], proxy: list[float], rng: np.random.Generator) -> None:
+    """transfer.json as the transfer stage writes it: the target scores are the proxy's, doubled, with the two best
+    recipes swapped by a margin far beyond the seed noise (a rank flip), over two seeds a side."""
+    from bookmix.analysis.transfer import TransferRow, compare_proxies, transfer_report
+
+    order = np.argsort(proxy)[::-1]
+    target = [2 * p for p in proxy]
+    a, b = int(order[0]), int(order[1])
+    target[a], target[b] = target[b] - 0.5, target[a] + 0.5
+    rows = [
+        TransferRow(
+            i,
+            [p + rng.normal(0, 0.002) for _ in range(2)],
+            [t + rng.normal(0, 0.002) for _ in range(2)],
+            "top" if k < 2 else "random",
+        )
+        for k, (i, p, t) in enumerate(zip(ids, proxy, target, strict=True))
+    ]
+    rep = transfer_report(rows, n_boot=100)
+    atomic_write_json(campaign_dir / "transfer.json", {
+        "target": {"name": "small", "model": {}, "train": {}}, "seeds": [0, 1], "recipes": ids,
+        "roles": {r.recipe_id: r.role for r in rows}, "proxies": {"campaign": {"cost": 1.0, **rep.to_dict()}},
+        "best": compare_proxies({"campaign": rep}), "summary": []})  # fmt: skip
 
 
 def _record(

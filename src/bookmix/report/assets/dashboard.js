@@ -420,6 +420,45 @@ function renderProposal(d) {
   return charts;
 }
 
+// ---- scale transfer -----------------------------------------------------------------------------------------------
+// transfer.json: per proxy setting, each recipe's mean score at the proxy and at the target (higher is better), the
+// rank flips beyond seed noise, and a verdict. One scatter per proxy; flipped pairs are drawn as red segments.
+function renderTransfer(d) {
+  const t = d.transfer;
+  if (!t) {
+    body("transfer").innerHTML = empty("Not run: add a transfer: section to the pipeline, or run `bookmix transfer CAMPAIGN`.");
+    return [];
+  }
+  const names = Object.keys(t.proxies);
+  const ci = (c, pct) => c ? ` [${pct ? fmt(100 * c[0], 2) + "%" : fmt(c[0], 2)}, ${pct ? fmt(100 * c[1], 2) + "%" : fmt(c[1], 2)}]` : "";
+  const rows = names.map(n => {
+    const p = t.proxies[n];
+    return { cells: [esc(n), `${fmt(p.spearman, 2)}${ci(p.spearman_ci)}`, `${p.accuracy === null ? "–" : fmt(100 * p.accuracy, 2) + "%"}${ci(p.accuracy_ci, true)}`,
+                     `${p.flips.n_flips} of ${p.flips.pairs}`,
+                     `<span class="tag ${p.verdict === "transfers" ? "good" : "bad"}">${esc(p.verdict)}</span>`] };
+  });
+  const lost = ((t.proxies.campaign || {}).findings || []).filter(f => f.status === "reversed");
+  body("transfer").innerHTML =
+    `<p>Target <b>${esc(t.target.name)}</b>; ${t.recipes.length} recipes × ${t.seeds.length} seeds. ${esc(t.best.why)}.</p>` +
+    table([{ label: "proxy" }, { label: "Spearman" }, { label: "decision accuracy" }, { label: "flips beyond noise" },
+           { label: "verdict" }], rows) +
+    (lost.length ? `<div class="note">Findings that did not transfer (reversed at the target): ${lost.map(f => esc(`${f.kind} ${f.name}`)).join(", ")}</div>` : "") +
+    names.map((n, i) => `<div id="chart-transfer-${i}" class="chart"></div>`).join("");
+  return names.map((n, i) => {
+    const p = t.proxies[n], by = Object.fromEntries(p.points.map(q => [q.recipe, q]));
+    const traces = [{ type: "scatter", mode: "markers", name: "recipes", x: p.points.map(q => q.proxy), y: p.points.map(q => q.target),
+                      text: p.points.map(q => `${q.recipe} (${q.role})`), marker: { color: COLORS[0] } }];
+    for (const f of p.flips.flips.slice(0, 50)) {
+      const a = by[f.a], b = by[f.b];
+      if (a && b) traces.push({ type: "scatter", mode: "lines", x: [a.proxy, b.proxy], y: [a.target, b.target],
+                                line: { color: "#e03131", width: 1 }, hoverinfo: "skip", showlegend: false });
+    }
+    return plot(`chart-transfer-${i}`, traces, { title: { text: `${n}: proxy vs target (Spearman ${fmt(p.spearman, 2)})` },
+      xaxis: { title: { text: "proxy score (higher is better)" } }, yaxis: { title: { text: "target score (higher is better)" } },
+      showlegend: false });
+  });
+}
+
 // ---- forecast -----------------------------------------------------------------------------------------------------
 function renderForecast(d) {
   const f = d.forecast;
@@ -479,7 +518,7 @@ async function render(d) {
   if (state.selectedRecipe && !d.leaderboard.find(r => r.id === state.selectedRecipe)) state.selectedRecipe = null;
   const charts = [];
   const timings = {};  // per-section milliseconds, read by bench/report_scale.py
-  for (const section of [renderOverview, renderLeaderboard, renderCurves, renderFindings, renderProposal,
+  for (const section of [renderOverview, renderLeaderboard, renderCurves, renderFindings, renderProposal, renderTransfer,
                          renderForecast, renderSamples]) {
     const s0 = performance.now();
     charts.push(...section(d));
