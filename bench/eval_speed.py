@@ -11,6 +11,8 @@ shelf's probes are generated), and the batched scorer's speed-up over the naive 
 Before/after in one command: ``--baseline-ref main`` exports that commit's ``src/`` (git archive, no checkout) and
 times the warm suite with it and with this checkout's code, each in its own process, alternating ``--repeat`` times;
 prints both medians and their ratio. ``--warm-only`` times one run on cached items (no cold run, no naive loop).
+``--components``: the bootstrap (one metric at a time against one pass) and the minimal pairs' head positions (whole
+sentences against from the first differing token), before and after in one process.
 """
 
 from __future__ import annotations
@@ -116,6 +118,44 @@ def compare(args: argparse.Namespace) -> None:
     }, indent=1))  # fmt: skip
 
 
+def components(lib: Library, seed: int) -> dict:
+    """Before/after of the two cheap wins, in one process: every metric bootstrapped one by one against in one pass
+    (BLiMP-sized: 2,010 items, 700 metrics mostly per-paradigm subsets, 1000 resamples), and the positions that reach
+    the output head when minimal pairs are scored whole against from their first differing token."""
+    from bookmix.evals.benchmarks import benchmark, default_dir, load_pairs
+    from bookmix.evals.stats import bootstrap, bootstrap_all, resample_indices
+    from bookmix.evals.tasks.base import MetricData
+
+    rng = np.random.default_rng(seed)
+    n = 2010
+    metrics = {f"m{j}": MetricData.mean(rng.random(n), mask=None if j < 4 else rng.random(n) < 0.03) for j in range(700)}
+    idx = resample_indices(n, 1000, [seed, 0])
+    t0 = time.perf_counter()
+    one = {k: bootstrap(v, idx) for k, v in metrics.items()}
+    t1 = time.perf_counter()
+    together = bootstrap_all(metrics, idx)
+    t2 = time.perf_counter()
+    diff = max(float(np.nanmax(np.abs(one[k].replicates - together[k].replicates))) for k in metrics)
+    out = {"bootstrap": {"one_by_one_s": t1 - t0, "one_pass_s": t2 - t1, "ratio": (t1 - t0) / (t2 - t1),
+                         "max_abs_diff": diff}}  # fmt: skip
+    for name in ("blimp", "rublimp"):
+        try:
+            pairs = load_pairs(benchmark(name), default_dir(name), None, 30)
+        except Exception as exc:  # the benchmark files are optional here
+            out[name] = f"skipped: {exc}".splitlines()[0]
+            continue
+        enc = lib.encode([t for p in pairs for t in (p.good, p.bad)])
+        whole = shared = 0
+        for g, b in zip(enc[0::2], enc[1::2], strict=True):
+            m = min(len(g), len(b))
+            d = np.flatnonzero(np.asarray(g[:m]) != np.asarray(b[:m]))
+            k = int(d[0]) if len(d) else m
+            whole, shared = whole + len(g) + len(b), shared + len(g) + len(b) - 2 * k
+        out[name] = {"pairs": len(pairs), "head_positions_whole": whole, "from_first_difference": shared,
+                     "ratio": whole / shared}  # fmt: skip
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--books", type=int, default=12)
@@ -129,6 +169,7 @@ def main() -> None:
     ap.add_argument("--warm-only", action="store_true", help="one timed run on cached items; no naive baseline")
     ap.add_argument("--baseline-ref", help="also time this git commit's code (before/after ratio, one command)")
     ap.add_argument("--repeat", type=int, default=2, help="alternating runs per side with --baseline-ref")
+    ap.add_argument("--components", action="store_true", help="only the bootstrap and pair-scoring before/after")
     args = ap.parse_args()
     if args.baseline_ref:
         compare(args)
@@ -143,6 +184,9 @@ def main() -> None:
     t0 = time.perf_counter()
     lib = build_library(work, args.books, args.vocab)
     library_s = time.perf_counter() - t0
+    if args.components:
+        print(json.dumps(components(lib, 0), indent=1))
+        return
     if not args.warm_only:
         for f in (lib.path / "evals").glob("*.jsonl"):  # cold run: items built from scratch
             f.unlink()

@@ -6,7 +6,12 @@ on a library of real English and Russian books from ../shared/books: R random re
 three seeds (``seeds.replicates: 1``), the probe shelf in every recipe, every model scored with the shipped suite.
 Then it prints, per top-level metric and per objective term, the recipe spread (noise-corrected std of the recipe
 means), the seed spread (pooled std between seeds of one recipe) and their ratio, as ``bookmix analyze`` reports them
-(:func:`bookmix.analysis.terms.metric_snr`). One JSON object; the campaign folder is kept under --work.
+(:func:`bookmix.analysis.terms.metric_snr`). One JSON object; the campaign folder is kept under --work, and a
+re-run resumes it (a finished campaign costs nothing but the untrained models below).
+
+Grammar beside it: BLiMP and RuBLiMP of the campaign's trained models (mean over trials) against untrained models of
+the same shape (``--untrained`` init seeds), in standard errors from chance: the equal-length accuracy (the headline,
+free of the untrained model's preference for shorter sentences) and the published full-sentence accuracy.
 
     PYTHONPATH=src .venv/bin/python bench/suite_snr.py [--recipes 8] [--books-per-set 6] [--tokens 196608]
 """
@@ -38,6 +43,7 @@ def main() -> None:
     ap.add_argument("--shelf-share", type=float, default=0.1)
     ap.add_argument("--suite", type=Path, default=ROOT / "examples" / "ltm_eval_set.yaml")
     ap.add_argument("--work", type=Path, default=Path("/tmp/bookmix-suite-snr"))
+    ap.add_argument("--untrained", type=int, default=3, help="untrained models (init seeds) scored on the grammar")
     args = ap.parse_args()
     os.environ.setdefault("BOOKMIX_EVALDATA", str(SHARED / "evaldata"))
 
@@ -79,13 +85,46 @@ def main() -> None:
     seconds = time.perf_counter() - t0
     if code != 0:
         raise SystemExit(f"bookmix run {spec} failed with exit code {code}")
-    records, _ = load_campaign(args.work / name)
+    records, lib = load_campaign(args.work / name)
     rows = metric_snr(records, dict(suite.objective.weights))
     print(json.dumps({
         "campaign": str(args.work / name), "trials": len(records), "recipes": args.recipes,
         "books_per_set": args.books_per_set, "tokens_per_trial": args.tokens, "shape": SHAPE,
-        "run_seconds": round(seconds, 1), "metrics": rows,
+        "run_seconds": round(seconds, 1), "metrics": rows, "grammar": grammar(records, lib, suite, args.untrained),
     }, indent=1))  # fmt: skip
+
+
+def grammar(records: list[dict], lib, suite, n_untrained: int) -> dict:
+    """Per benchmark and accuracy: trained (mean over the campaign's trials, with the mean of their standard errors)
+    and untrained (each init seed), each in standard errors from chance (0.5)."""
+    import numpy as np
+    import torch
+
+    from bookmix.evals import Suite, evaluate
+    from bookmix.models.config import preset
+    from bookmix.models.model import LM
+
+    tasks = [t.model_dump() for t in suite.tasks if t.type in ("blimp", "rublimp")]
+    only = Suite.from_dict({"tasks": tasks, "objective": f"{tasks[0]['name']}/acc", "seed": suite.seed})
+    cfg = preset("nano", vocab_size=lib.vocab_size, **SHAPE)
+    untrained = []
+    for seed in range(n_untrained):
+        torch.manual_seed(seed)
+        untrained.append(evaluate(LM(cfg), only, lib).metrics)
+    out: dict = {}
+    for t in tasks:
+        for acc in ("acc_same_length", "acc"):
+            key = f"{t['name']}/{acc}"
+            vals = np.array([r["metrics"][key] for r in records if key in r["metrics"]])
+            se = float(np.mean([m[key].stderr for m in untrained]))  # the same items: the same error bar
+            out[key] = {
+                "trained": {"mean": float(vals.mean()), "min": float(vals.min()), "max": float(vals.max()),
+                            "trials": len(vals), "se_from_chance": float((vals.mean() - 0.5) / se),
+                            "worst_se_from_chance": float((vals.min() - 0.5) / se)},
+                "untrained": [{"value": m[key].value, "stderr": m[key].stderr,
+                               "se_from_chance": (m[key].value - 0.5) / m[key].stderr} for m in untrained],
+            }  # fmt: skip
+    return out
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ def _records(n_recipes: int = 30, seeds: int = 3, seed: int = 0) -> list[dict]:
         mu_clear, mu_seedy = rng.normal(0, 0.1), rng.normal(0, 0.01)
         for s in range(seeds):
             m = {CLEAR: mu_clear + rng.normal(0, 0.02), SEEDY: mu_seedy + rng.normal(0, 0.05),
-                 "flat": rng.normal(0, 0.05), f"{CLEAR}@lang=en": mu_clear}  # fmt: skip
+                 "flat": rng.normal(0, 0.05), "stuck": 0.0, f"{CLEAR}@lang=en": mu_clear}  # fmt: skip
             out.append({"trial_id": f"t{r}-{s}", "recipe": recipe, "seed": s, "stage": "search",
                         "objective": sum(w * m[k] for k, w in WEIGHTS.items()), "objective_stderr": 0.01,
                         "metrics": m})  # fmt: skip
@@ -40,13 +40,14 @@ def _records(n_recipes: int = 30, seeds: int = 3, seed: int = 0) -> list[dict]:
 
 def test_recipe_and_seed_spread_per_term_recover_the_planted_ratios():
     rows = metric_snr(_records(), WEIGHTS)
-    assert [r["metric"] for r in rows] == ["objective", CLEAR, SEEDY, "flat"]  # breakdowns left out
+    assert [r["metric"] for r in rows] == ["objective", CLEAR, SEEDY, "flat", "stuck"]  # breakdowns left out
     by = {r["metric"]: r for r in rows}
     assert by[CLEAR]["seed_spread"] == pytest.approx(0.02, rel=0.25)
     assert by[CLEAR]["recipe_spread"] == pytest.approx(0.1, rel=0.35)
     assert by[CLEAR]["ratio"] > 2.5 and by[CLEAR]["reliable"] is True
     assert by[SEEDY]["ratio"] < 1 and by[SEEDY]["reliable"] is False
     assert by["flat"]["weight"] is None and by["flat"]["weighted_spread"] is None
+    assert by["stuck"]["ratio"] is None and by["stuck"]["reliable"] is None  # 0 / 0 is no ratio, not infinity
     assert by[SEEDY]["weighted_spread"] == pytest.approx(2.0 * by[SEEDY]["recipe_spread"])
     line = terms_sentence(rows)
     assert CLEAR in line and f"Not above seed noise: {SEEDY}" in line

@@ -5,7 +5,9 @@ ranking, not signal about the datasets; this table is how a term is checked befo
 suite's objective was chosen). Per metric, from replicate groups (trials of the same recipe with other seeds):
 
   recipe_spread   the noise-corrected std of the recipes' true means (one-way ANOVA, :mod:`bookmix.analysis.noise`)
-  seed_spread     the pooled std between seeds of one recipe
+  seed_spread     the pooled std between seeds of one recipe, one-way: everything a seed does, its common effect on
+                  every recipe included (``findings.noise`` also gives the paired floor with that effect removed;
+                  this one is the conservative figure, and needs only one replicated recipe)
   ratio           recipe_spread / seed_spread: above 1, recipes differ by more than seeds do
   weighted_spread |weight| × recipe_spread: the term's share of the objective's signal (objective terms only)
 
@@ -45,17 +47,20 @@ def metric_snr(
         values = column(name)
         nf = noise_floor(values, groups, name)
         w = weights.get(name)
+        ratio = nf.snr
+        if nf.replicate_std == 0 and not nf.signal_std:
+            ratio = None  # the same value in every trial (an accuracy stuck at 0): no signal, no noise, no ratio
         rows.append(
             {
                 "metric": name,
                 "weight": w,
                 "recipe_spread": nf.signal_std,
                 "seed_spread": nf.replicate_std,
-                "ratio": nf.snr,
+                "ratio": ratio,
                 "p_value": nf.p_value,
                 "n_recipes": nf.n_recipes,
                 "n_replicated": nf.n_replicated,
-                "reliable": None if nf.snr is None else bool(nf.snr > RELIABLE and nf.below_noise is False),
+                "reliable": None if ratio is None else bool(ratio > RELIABLE and nf.below_noise is False),
                 "weighted_spread": None if w is None or nf.signal_std is None else abs(w) * nf.signal_std,
             }
         )
