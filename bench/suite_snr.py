@@ -98,7 +98,6 @@ def grammar(records: list[dict], lib, suite, n_untrained: int) -> dict:
     """Per benchmark and accuracy: trained (mean over the campaign's trials, with the mean of their standard errors)
     and untrained (each init seed), each in standard errors from chance (0.5)."""
     import numpy as np
-    import torch
 
     from bookmix.evals import Suite, evaluate
     from bookmix.models.config import preset
@@ -108,9 +107,8 @@ def grammar(records: list[dict], lib, suite, n_untrained: int) -> dict:
     only = Suite.from_dict({"tasks": tasks, "objective": f"{tasks[0]['name']}/acc", "seed": suite.seed})
     cfg = preset("nano", vocab_size=lib.vocab_size, **SHAPE)
     untrained = []
-    for seed in range(n_untrained):
-        torch.manual_seed(seed)
-        untrained.append(evaluate(LM(cfg), only, lib).metrics)
+    for seed in range(n_untrained):  # LM's weights are a function of its own seed argument alone
+        untrained.append(evaluate(LM(cfg, seed=seed), only, lib).metrics)
     out: dict = {}
     for t in tasks:
         for acc in ("acc_same_length", "acc"):
