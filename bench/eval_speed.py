@@ -7,6 +7,12 @@ shelf's probes are generated), and the batched scorer's speed-up over the naive 
 (context, continuation) pair per forward pass, measured in the same process on the same pairs. One JSON object.
 
     .venv/bin/python bench/eval_speed.py [--books 12] [--vocab 16384] [--threads 2] [--device cpu]
+
+Before/after in one command: ``--baseline-ref main`` exports that commit's ``src/`` (git archive, no checkout) and
+times the warm suite with it and with this checkout's code, each in its own process, alternating ``--repeat`` times;
+prints both medians and their ratio. ``--warm-only`` times one run on cached items (no cold run, no naive loop).
+``--components``: the bootstrap (one metric at a time against one pass) and the minimal pairs' head positions (whole
+sentences against from the first differing token), before and after in one process.
 """
 
 from __future__ import annotations
@@ -14,6 +20,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -79,6 +88,74 @@ def naive_vs_batched(model: LM, scorer: Scorer, lib: Library, n_pairs: int, seed
             "max_abs_diff": float(np.max(np.abs(a - b)))}
 
 
+def compare(args: argparse.Namespace) -> None:
+    """Warm suite seconds with ``args.baseline_ref``'s code and with this checkout's, alternating, one process each."""
+    base = Path(tempfile.mkdtemp(prefix="bookmix-ref-"))
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.baseline_ref, "src"], check=True,
+                             capture_output=True).stdout  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
+    common = [sys.executable, __file__, "--warm-only", "--books", str(args.books), "--vocab", str(args.vocab),
+              "--threads", str(args.threads), "--device", args.device, "--batch-size", str(args.batch_size),
+              "--work", args.work, "--suite", args.suite]  # fmt: skip
+
+    def once(src: Path) -> dict:
+        env = {**os.environ, "PYTHONPATH": str(src)}
+        out = subprocess.run(common, env=env, check=True, capture_output=True, text=True).stdout
+        return json.loads(out)["warm"]
+
+    once(ROOT / "src")  # builds the library and caches the items: both sides then run warm
+    runs: dict[str, list[dict]] = {args.baseline_ref: [], "checkout": []}
+    for _ in range(args.repeat):
+        runs[args.baseline_ref].append(once(base / "src"))
+        runs["checkout"].append(once(ROOT / "src"))
+    med = {k: statistics.median(r["seconds"] for r in v) for k, v in runs.items()}
+    tasks = {
+        k: {t: statistics.median(r["tasks"][t]["seconds"] for r in v) for t in v[0]["tasks"]} for k, v in runs.items()
+    }
+    print(json.dumps({
+        "threads": args.threads, "device": args.device, "repeat": args.repeat, "suite": args.suite,
+        "seconds": med, "ratio": med[args.baseline_ref] / med["checkout"], "task_seconds": tasks,
+    }, indent=1))  # fmt: skip
+
+
+def components(lib: Library, seed: int) -> dict:
+    """Before/after of the two cheap wins, in one process: every metric bootstrapped one by one against in one pass
+    (BLiMP-sized: 2,010 items, 700 metrics mostly per-paradigm subsets, 1000 resamples), and the positions that reach
+    the output head when minimal pairs are scored whole against from their first differing token."""
+    from bookmix.evals.benchmarks import benchmark, default_dir, load_pairs
+    from bookmix.evals.stats import bootstrap, bootstrap_all, resample_indices
+    from bookmix.evals.tasks.base import MetricData
+
+    rng = np.random.default_rng(seed)
+    n = 2010
+    metrics = {f"m{j}": MetricData.mean(rng.random(n), mask=None if j < 4 else rng.random(n) < 0.03) for j in range(700)}
+    idx = resample_indices(n, 1000, [seed, 0])
+    t0 = time.perf_counter()
+    one = {k: bootstrap(v, idx) for k, v in metrics.items()}
+    t1 = time.perf_counter()
+    together = bootstrap_all(metrics, idx)
+    t2 = time.perf_counter()
+    diff = max(float(np.nanmax(np.abs(one[k].replicates - together[k].replicates))) for k in metrics)
+    out = {"bootstrap": {"one_by_one_s": t1 - t0, "one_pass_s": t2 - t1, "ratio": (t1 - t0) / (t2 - t1),
+                         "max_abs_diff": diff}}  # fmt: skip
+    for name in ("blimp", "rublimp"):
+        try:
+            pairs = load_pairs(benchmark(name), default_dir(name), None, 30)
+        except Exception as exc:  # the benchmark files are optional here
+            out[name] = f"skipped: {exc}".splitlines()[0]
+            continue
+        enc = lib.encode([t for p in pairs for t in (p.good, p.bad)])
+        whole = shared = 0
+        for g, b in zip(enc[0::2], enc[1::2], strict=True):
+            m = min(len(g), len(b))
+            d = np.flatnonzero(np.asarray(g[:m]) != np.asarray(b[:m]))
+            k = int(d[0]) if len(d) else m
+            whole, shared = whole + len(g) + len(b), shared + len(g) + len(b) - 2 * k
+        out[name] = {"pairs": len(pairs), "head_positions_whole": whole, "from_first_difference": shared,
+                     "ratio": whole / shared}  # fmt: skip
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--books", type=int, default=12)
@@ -89,7 +166,14 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--baseline-pairs", type=int, default=64)
+    ap.add_argument("--warm-only", action="store_true", help="one timed run on cached items; no naive baseline")
+    ap.add_argument("--baseline-ref", help="also time this git commit's code (before/after ratio, one command)")
+    ap.add_argument("--repeat", type=int, default=2, help="alternating runs per side with --baseline-ref")
+    ap.add_argument("--components", action="store_true", help="only the bootstrap and pair-scoring before/after")
     args = ap.parse_args()
+    if args.baseline_ref:
+        compare(args)
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     if (ROOT.parent / "shared" / "evaldata").is_dir():
@@ -100,16 +184,23 @@ def main() -> None:
     t0 = time.perf_counter()
     lib = build_library(work, args.books, args.vocab)
     library_s = time.perf_counter() - t0
-    for f in (lib.path / "evals").glob("*.jsonl"):  # cold run: items built from scratch
-        f.unlink()
+    if args.components:
+        print(json.dumps(components(lib, 0), indent=1))
+        return
+    if not args.warm_only:
+        for f in (lib.path / "evals").glob("*.jsonl"):  # cold run: items built from scratch
+            f.unlink()
 
     model = LM(preset("nano", vocab_size=lib.vocab_size)).to(args.device)
     suite = Suite.load(args.suite)
     runs = {}
-    for label in ("cold", "warm"):
+    for label in ("warm",) if args.warm_only else ("cold", "warm"):
         r = evaluate(model, suite, lib, device=args.device, batch_size=args.batch_size)
         runs[label] = {"seconds": r.seconds, "items": r.items, "items_per_s": r.items_per_second,
                        "tasks": {k: {"items": v["items"], "seconds": round(v["seconds"], 3)} for k, v in r.tasks.items()}}
+    if args.warm_only:
+        print(json.dumps(runs))
+        return
     scorer = Scorer.for_model(model, device=args.device, batch_size=args.batch_size)
     print(json.dumps({
         "device": args.device, "threads": torch.get_num_threads(), "preset": "nano", "vocab": lib.vocab_size,

@@ -243,3 +243,34 @@ def test_same_length_accuracy_removes_the_shorter_sentence_bias(tmp_path, story_
     assert r.metrics["g/acc"].value >= 0.5 + 0.4 * 0.9  # the 40 longer-bad pairs won by length alone
     same = r.metrics["g/acc_same_length"]
     assert same.n == r.tasks["g"]["same_length_pairs"] and 0 < same.n < 80
+
+
+def test_pairs_scored_from_their_first_differing_token_give_the_full_sentence_margins(story_library, trained_run):
+    # The shared prefix cancels in log p(good) − log p(bad): scoring from the first differing token gives the
+    # published full-sentence margins, through the output head on fewer positions.
+    import numpy as np
+
+    from bookmix.evals.scoring import Scorer
+    from bookmix.evals.tasks.base import EvalContext
+    from bookmix.evals.tasks.choice import score_pairs
+    from bookmix.training.checkpoint import load_model
+
+    model, _, _ = load_model(trained_run, "cpu")
+    good = ["In the morning Kan walked to the garden.", "The mill was quiet.", "Then he gave the ring to her.", "A b"]
+    bad = [
+        "In the morning Kan walked the garden to.",
+        "Mill the was quiet.",
+        "Then he gave the ring to her her.",
+        "A b",
+    ]
+    fast = Scorer.for_model(model)
+    out = score_pairs(EvalContext(fast, story_library, story_library.path, 0), good, bad, {}, same_length=True)
+    full = Scorer.for_model(model)
+    start = np.array([story_library.eob_id], dtype=np.int64)
+    enc = [e.astype(np.int64) for e in story_library.encode([t for p in zip(good, bad, strict=True) for t in p])]
+    lp = full.score([start] * len(enc), enc).logprob
+    np.testing.assert_allclose(out.metrics["margin"].num, lp[0::2] - lp[1::2], atol=1e-4)
+    assert list(out.metrics["acc"].num) == list(lp[0::2] - lp[1::2] > 1e-4)  # identical pair: not a win
+    assert fast.tokens_scored < 0.7 * full.tokens_scored
+    equal = [len(g) == len(b) for g, b in zip(enc[0::2], enc[1::2], strict=True)]
+    assert out.info["same_length_pairs"] == sum(equal) and 0 < sum(equal) < 4

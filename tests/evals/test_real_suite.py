@@ -82,6 +82,7 @@ def test_every_shipped_task_builds_items_on_real_books_and_the_cli_prints_them(r
     _, err = capsys.readouterr()
     assert code == 0
     assert "items per task" in err and "2010" in err and "± stderr" in err
+    assert "pairs of equal token length" in " ".join(err.split())  # the length-unbiased grammar headline
     # Without the benchmark files a grammar task fails loudly, naming what to run.
     monkeypatch.setenv("BOOKMIX_EVALDATA", str(lib.path / "no-evaldata"))
     only = lib.path / "blimp-only.yaml"

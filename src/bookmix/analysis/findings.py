@@ -18,6 +18,7 @@ from bookmix.analysis.predictors import Predictors, fit_predictors
 from bookmix.analysis.proposal import TOP_LIST, Constraints, Proposal, propose
 from bookmix.analysis.reliability import SPLITS, choose_level, group_effects, out_of_sample, placebo_validity
 from bookmix.analysis.table import TrialTable, from_records
+from bookmix.analysis.terms import metric_snr, terms_sentence
 from bookmix.analysis.validity import cross_validate
 
 # A predictor whose held-out Spearman is below this ranks recipes little better than chance; its patterns are
@@ -39,6 +40,8 @@ class AnalysisConfig:
     splits: int = SPLITS
     """Random halvings for the split-half agreement of effects (0 turns the reliability checks off)."""
     constraints: Constraints = field(default_factory=Constraints)
+    objective_weights: dict[str, float] | None = None
+    """The suite's objective (metric → weight): marks the objective's terms in ``terms`` and the summary."""
 
 
 @dataclass
@@ -62,6 +65,7 @@ class Findings:
     groups: list[dict[str, Any]]  # effects of kinds of book at the chosen level (empty when it is 'books')
     out_of_sample: dict[str, Any] | None  # predicted vs measured on recipes no fit saw (the campaign's oos stage)
     model: dict[str, Any]  # penalties and degrees of freedom, for the curious
+    terms: list[dict[str, Any]] = field(default_factory=list)  # recipe spread ÷ seed spread per metric (terms.py)
     # Fitted state for propose()/next_round(); not part of the JSON.
     table: TrialTable | None = field(default=None, repr=False)
     info: BookInfo | None = field(default=None, repr=False)
@@ -69,7 +73,7 @@ class Findings:
 
     def to_dict(self) -> dict[str, Any]:
         keys = ("n_trials", "n_recipes", "n_books", "set_size", "noise", "books", "top_books", "bottom_books", "factors",
-                "validity", "surrogate", "proposal", "summary", "reliability", "groups", "out_of_sample", "model")  # fmt: skip
+                "validity", "surrogate", "proposal", "summary", "reliability", "groups", "out_of_sample", "model", "terms")  # fmt: skip
         return _plain({k: getattr(self, k) for k in keys})
 
     def to_json(self, indent: int | None = None) -> str:
@@ -217,6 +221,7 @@ def analyze(
             "validity": validity.get("surrogate"),
         }
     rel, choice = _reliability(table, info, config)
+    terms = metric_snr(records, config.objective_weights)
     groups = [] if choice is None else group_effects(table, choice, config.n_boot, config.level, config.seed)
     findings = Findings(
         n_trials=table.n,
@@ -245,10 +250,13 @@ def analyze(
             "n_boot": config.n_boot,
             "lasso_nonzero": None if pred.lasso is None else int(np.count_nonzero(pred.lasso.coef_)),
         },
+        terms=terms,
         table=table,
         info=info,
         predictors=pred,
     )
+    if (line := terms_sentence(terms)) is not None:
+        findings.summary.insert(1, line)
     oos = (findings.out_of_sample or {}).get("predictors", {}).get("datamodel")
     if oos is not None:
         rho, acc = oos["spearman"], oos["pairwise_accuracy"]

@@ -54,8 +54,8 @@ def campaign_status(campaign_dir: str | Path, top: int = 5) -> dict[str, Any]:
     }
 
 
-def maximizes(campaign_dir: str | Path) -> bool:
-    """The objective's direction, from the suite the resolved pipeline names (maximise when unknown)."""
+def _suite(campaign_dir: str | Path):
+    """The eval suite the resolved pipeline names, or None when it cannot be read."""
     try:
         import yaml
 
@@ -63,10 +63,21 @@ def maximizes(campaign_dir: str | Path) -> bool:
 
         resolved = yaml.safe_load((Path(campaign_dir) / "pipeline.yaml").read_text(encoding="utf-8"))
         suite = resolved["eval"]["suite"]
-        loaded = Suite.from_dict(suite) if isinstance(suite, dict) else Suite.load(suite)
-        return loaded.objective.direction == "maximize"
+        return Suite.from_dict(suite) if isinstance(suite, dict) else Suite.load(suite)
     except Exception:
-        return True
+        return None
+
+
+def maximizes(campaign_dir: str | Path) -> bool:
+    """The objective's direction, from the suite the resolved pipeline names (maximise when unknown)."""
+    suite = _suite(campaign_dir)
+    return suite is None or suite.objective.direction == "maximize"
+
+
+def objective_weights(campaign_dir: str | Path) -> dict[str, float] | None:
+    """The objective's terms (metric → weight) from the suite the resolved pipeline names (None when unknown)."""
+    suite = _suite(campaign_dir)
+    return None if suite is None else dict(suite.objective.weights)
 
 
 _maximize = maximizes  # the name the analysis room's loader imports

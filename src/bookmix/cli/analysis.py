@@ -30,10 +30,12 @@ def analyze(
     from bookmix.analysis import AnalysisConfig
     from bookmix.analysis import analyze as run_analysis
     from bookmix.analysis.load import load_campaign_holdout
+    from bookmix.campaign.status import objective_weights
 
     records, holdout, library = load_campaign_holdout(campaign)
+    config = AnalysisConfig(seed=seed, top=top, objective_weights=objective_weights(campaign))
     with console.status(f"analysing {len(records)} trials"):
-        findings = run_analysis(records, library, AnalysisConfig(seed=seed, top=top), holdout=holdout or None)
+        findings = run_analysis(records, library, config, holdout=holdout or None)
     data = findings.to_dict()
     if as_json:
         print_json(data)
@@ -51,6 +53,13 @@ def analyze(
         noise.add_row(name, _fmt(n["replicate_std"]), _fmt(n.get("seed_std")), _fmt(n["signal_std"]), _fmt(n["snr"], 3),
                       _fmt(n["p_value"], 2))  # fmt: skip
     console.print(noise)
+    terms = Table(title="Signal per metric and objective term: recipe spread ÷ seed spread (one-way)")
+    for col in ("metric", "objective weight", "recipe spread", "seed spread", "ratio", "p"):
+        terms.add_column(col)
+    for r in data["terms"]:
+        terms.add_row(r["metric"], _fmt(r["weight"], 3), _fmt(r["recipe_spread"]), _fmt(r["seed_spread"]),
+                      _fmt(r["ratio"], 3), _fmt(r["p_value"], 2))  # fmt: skip
+    console.print(terms)
     for n in data["noise"].values():
         if n["below_noise"] is not False:
             console.print(f"[yellow]{n['sentence']}[/]")

@@ -64,6 +64,15 @@ def eval_command(
     console.print(table)
     if hidden:
         console.print(f"[dim]{hidden} per-group metrics not shown (--breakdowns lists them; --json has all)[/]")
+    for name, info in result.tasks.items():  # grammar: the length-unbiased accuracy is the headline
+        same, pub = result.metrics.get(f"{name}/acc_same_length"), result.metrics.get(f"{name}/acc")
+        if info.get("type") in ("blimp", "rublimp") and same is not None and pub is not None and same.stderr > 0:
+            console.print(
+                f"{name}: [bold]{same.value:.1%} ± {same.stderr:.1%}[/] on the {same.n} pairs of equal token length "
+                f"({(same.value - 0.5) / same.stderr:+.1f} SE from chance); published full-sentence accuracy "
+                f"{pub.value:.1%} (an untrained model gains there by preferring the shorter sentence)",
+                highlight=False,
+            )
     for name, info in result.tasks.items():
         if "skipped" in info:
             console.print(f"[yellow]skipped[/] {name}: {info['skipped']}", highlight=False)

@@ -23,7 +23,7 @@ import torch
 from bookmix.errors import BookmixError
 from bookmix.evals.cache import CACHE_DIR
 from bookmix.evals.scoring import Scorer, as_logits_fn
-from bookmix.evals.stats import Estimate, bootstrap, mean_of, resample_indices, weighted_sum
+from bookmix.evals.stats import Estimate, bootstrap_all, mean_of, resample_indices, weighted_sum
 from bookmix.evals.suite import Suite
 from bookmix.evals.tasks.base import REGISTRY, EvalContext
 from bookmix.utils.io import atomic_write_json
@@ -137,8 +137,8 @@ def _evaluate(model, suite: Suite, library, device, batch_size, block_size, cach
         if out.n_items == 0:
             continue
         idx = resample_indices(out.n_items, suite.bootstrap, [suite.seed, i])
-        for name, data in out.metrics.items():
-            estimates[f"{task.key}/{name}"] = bootstrap(data, idx)
+        for name, est in bootstrap_all(out.metrics, idx).items():
+            estimates[f"{task.key}/{name}"] = est
 
     for group, members in suite.groups.items():
         names = {n.split("/", 1)[1] for n in estimates if n.split("/", 1)[0] in {m.key for m in members}}

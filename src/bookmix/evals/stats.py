@@ -53,6 +53,36 @@ def bootstrap(metric: MetricData, idx: np.ndarray) -> Estimate:
     return Estimate(value, reps, int(np.count_nonzero(den)), metric.higher_is_better)
 
 
+def bootstrap_all(metrics: dict[str, MetricData], idx: np.ndarray) -> dict[str, Estimate]:
+    """:func:`bootstrap` for every metric of one task in one pass, on the same resamples.
+
+    A resample is a count per item (how often it was drawn): the (B, n) counts times the (n, M) stacked numerators
+    and denominators give every metric's resampled sums in two matrix products, where one gather per metric
+    costs B·n each (BLiMP's ~700 per-paradigm metrics over 2,000 pairs: seconds, against milliseconds here)."""
+    if not metrics:
+        return {}
+    names = list(metrics)
+    B, n = idx.shape
+    num = np.stack([np.asarray(metrics[k].num, dtype=np.float64) for k in names], axis=1)  # (n, M)
+    den = np.stack([np.asarray(metrics[k].den, dtype=np.float64) for k in names], axis=1)  # (n, M)
+    total = den.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        value = np.where(total > 0, num.sum(axis=0) / total, np.nan)
+    if n == 0:
+        reps = np.full((B, len(names)), np.nan)
+    else:
+        flat = (np.arange(B)[:, None] * n + idx).ravel()
+        counts = np.bincount(flat, minlength=B * n).reshape(B, n).astype(np.float64)  # (B, n) draws of each item
+        rnum, rden = counts @ num, counts @ den  # (B, M)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            reps = np.where(rden > 0, rnum / rden, np.nan)
+    n_items = np.count_nonzero(den, axis=0)
+    return {
+        k: Estimate(float(value[j]), reps[:, j].copy(), int(n_items[j]), metrics[k].higher_is_better)
+        for j, k in enumerate(names)
+    }
+
+
 def mean_of(estimates: list[Estimate]) -> Estimate:
     """A group's metric: the plain mean of its tasks' values, replicate by replicate."""
     return Estimate(

@@ -265,7 +265,10 @@ def read_findings(campaign_dir: Path, analyze: bool, n_completed_search: int) ->
         records, library = load_campaign(campaign_dir)
         # 100 bootstrap draws (not the analysis stage's 200): a live view is refreshed often and its intervals
         # are provisional anyway; the analysis stage's findings.json replaces them when it runs.
-        findings = run_analysis(records, library, AnalysisConfig(n_boot=100, propose=True)).to_dict()
+        from bookmix.campaign.status import objective_weights
+
+        config = AnalysisConfig(n_boot=100, propose=True, objective_weights=objective_weights(campaign_dir))
+        findings = run_analysis(records, library, config).to_dict()
     except (BookmixError, ValueError, np.linalg.LinAlgError) as exc:
         return None, "none", f"findings: the analysis could not run on these trials ({exc})".splitlines()[0]
     return findings, "computed", "findings computed from the trials finished so far (no findings.json yet)"

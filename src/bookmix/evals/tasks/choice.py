@@ -169,17 +169,29 @@ def score_pairs(
     ``same_length`` adds ``acc_same_length``: accuracy on the pairs whose two sentences have equally many tokens.
     Summed log-probabilities favour the shorter sentence, so a model that knows nothing (uniform predictions) is
     right on every pair whose bad sentence is longer; on equal-length pairs it is at chance, and only what the model
-    learned moves the score."""
+    learned moves the score.
+
+    Both sentences of a pair are scored from their first differing token: the shared prefix has the same
+    log-probability in both (the model is causal), so it cancels in the margin, and only the tokens where the pair
+    differs, and after, go through the output head (most of a small model's cost)."""
     lib = ctx.library
-    enc = lib.encode([t for pair in zip(good, bad, strict=True) for t in pair])
+    enc = [e.astype(np.int64) for e in lib.encode([t for pair in zip(good, bad, strict=True) for t in pair])]
     start = np.array([lib.eob_id], dtype=np.int64)
-    s = ctx.scorer.score([start] * len(enc), [e.astype(np.int64) for e in enc])
+    contexts, conts = [], []
+    for g, b in zip(enc[0::2], enc[1::2], strict=True):
+        m = min(len(g), len(b))
+        differ = np.flatnonzero(g[:m] != b[:m])
+        k = int(differ[0]) if len(differ) else m  # tokens shared from the start
+        prefix = np.concatenate([start, g[:k]])
+        contexts += [prefix, prefix]
+        conts += [g[k:], b[k:]]
+    s = ctx.scorer.score(contexts, conts)
     margin = s.logprob[0::2] - s.logprob[1::2]
     prob = 1.0 / (1.0 + np.exp(-np.clip(margin, -700, 700)))  # p(good) among the two
     per_item = {"acc": MetricData.mean(margin > 0), "margin": MetricData.mean(margin), "prob": MetricData.mean(prob)}
     out = TaskOutput(n_items=len(good), metrics=dict(per_item), info={"chance": 0.5})
     if same_length:
-        equal = s.n_tokens[0::2] == s.n_tokens[1::2]
+        equal = np.array([len(g) == len(b) for g, b in zip(enc[0::2], enc[1::2], strict=True)])
         out.metrics["acc_same_length"] = MetricData.mean(margin > 0, mask=equal)
         out.info["same_length_pairs"] = int(equal.sum())
     for key, labels in breakdowns.items():

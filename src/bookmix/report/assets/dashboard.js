@@ -274,12 +274,13 @@ function renderFindings(d) {
   html += `<ul class="summary">${(f.summary || []).map(s => `<li>${esc(s)}</li>`).join("")}</ul>`;
   html += `<div class="grid2"><div id="chart-books" class="chart tall"></div><div id="chart-factors" class="chart tall"></div></div>`;
   const noise = Object.values(f.noise || {});
+  const weight = Object.fromEntries((f.terms || []).map(t => [t.metric, t.weight]));
   html += `<h3>Noise floor</h3><p class="muted">Replicate std is the recipe × seed noise that can reorder recipes; ` +
           `the seeds' common effect (one initialisation better than another for every recipe) is removed first.</p>` + table(
-    [{ label: "metric" }, { label: "replicate std", num: true }, { label: "seeds' common std", num: true },
+    [{ label: "metric" }, { label: "objective weight", num: true }, { label: "replicate std", num: true }, { label: "seeds' common std", num: true },
      { label: "recipe signal std", num: true }, { label: "signal / noise", num: true }, { label: "p", num: true }, { label: "replicated recipes", num: true },
      { label: "verdict" }],
-    noise.map(n => ({ cells: [esc(n.metric), fmt(n.replicate_std, 3), fmt(n.seed_std, 3), fmt(n.signal_std, 3), fmt(n.snr, 3),
+    noise.map(n => ({ cells: [esc(n.metric), fmt(weight[n.metric], 3), fmt(n.replicate_std, 3), fmt(n.seed_std, 3), fmt(n.signal_std, 3), fmt(n.snr, 3),
       fmt(n.p_value, 2), `${n.n_replicated}/${n.n_recipes}`, esc(n.sentence)] })), { scroll: true });
   const validity = Object.entries(f.validity || {});
   html += `<h3>Validity of each predictor</h3><p class="muted">Cross-validated over recipes: how well each model ` +
