@@ -5,7 +5,7 @@ ranking, not signal about the datasets; this table is how a term is checked befo
 suite's objective was chosen). Per metric, from replicate groups (trials of the same recipe with other seeds):
 
   recipe_spread   the noise-corrected std of the recipes' true means (one-way ANOVA, :mod:`bookmix.analysis.noise`)
-  seed_spread     the pooled std between seeds of one recipe, one-way: everything a seed does, its common effect on
+  seed_spread     the pooled std between seeds of one recipe, each seed's common effect removed (paired seeds), one-way: everything a seed does, its common effect on
                   every recipe included (``findings.noise`` also gives the paired floor with that effect removed;
                   this one is the conservative figure, and needs only one replicated recipe)
   ratio           recipe_spread / seed_spread: above 1, recipes differ by more than seeds do
@@ -36,6 +36,7 @@ def metric_snr(
     other metric by falling ratio. Breakdowns (``acc@lang=ru``) only with ``breakdowns``."""
     weights = dict(weights or {})
     groups = np.unique(np.array([recipe_key(r["recipe"]) for r in records]), return_inverse=True)[1]
+    seeds = np.array([int(r.get("seed", 0) or 0) for r in records], dtype=np.int64)
     names = {n for r in records for n in (r.get("metrics") or {}) if breakdowns or "@" not in n} | set(weights)
 
     def column(name: str) -> np.ndarray:
@@ -45,7 +46,7 @@ def metric_snr(
     rows = []
     for name in ["objective", *sorted(names)]:
         values = column(name)
-        nf = noise_floor(values, groups, name)
+        nf = noise_floor(values, groups, name, seeds)
         w = weights.get(name)
         ratio = nf.snr
         if nf.replicate_std == 0 and not nf.signal_std:
