@@ -51,7 +51,7 @@ class CampaignProgress:
     """Counts finished trials over all planned ones; ETA = remaining trials × seconds per trial ÷ workers."""
 
     def __init__(self, cfg, model: dict, lib, enabled: bool = True, forecast_total: float | None = None) -> None:
-        from bookmix.cli.app import console
+        from bookmix.utils.console import console
 
         self.cfg = cfg
         self.model = model

@@ -11,7 +11,8 @@ import sys
 from typing import Any
 
 import typer
-from rich.console import Console
+
+from bookmix.utils.console import console  # noqa: F401 - the command modules import it from here
 
 app = typer.Typer(
     name="bookmix",
@@ -27,10 +28,6 @@ app = typer.Typer(
 @app.callback()
 def _root() -> None:
     """Find the training data that makes small language models learn best."""
-
-
-# Human output goes to stderr so that `--json` leaves stdout holding exactly one JSON object.
-console = Console(stderr=True)
 
 
 def print_json(obj: Any) -> None:

@@ -19,14 +19,17 @@ the last partial window of each epoch is dropped.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bookmix.errors import BookmixError
 from bookmix.recipes.books import BookTable
 from bookmix.recipes.order import order_books
-from bookmix.recipes.recipe import Recipe
 from bookmix.recipes.sparsity import book_rng, kept_chunks
+
+if TYPE_CHECKING:
+    from bookmix.recipes.recipe import Recipe
 
 EOB = -1  # the shard value of a span that stands for one end-of-book token
 

@@ -13,6 +13,7 @@ milliseconds), each book followed by the end-of-book token; it is not part of th
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Literal
 
 import numpy as np
@@ -29,7 +30,7 @@ class ProbeShelf(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    langs: list[Literal["en", "ru"]] = Field(default_factory=lambda: ["en"], min_length=1)
+    langs: list[Literal["en", "ru"]] = Field(default=["en"], min_length=1)
     """Languages of the shelf: one set of books (and probes) per language; ["en", "ru"] for a mixed library."""
     share: float = 0.05
     """Fraction of the trained tokens taken by the shelf, in (0, 0.5]. 5% leaves the real books 95% of the stream
@@ -99,17 +100,9 @@ def mix_shelf(plan: Any, shelf_len: int, spec: ProbeShelf, where: str = "recipe"
     order = np.concatenate([rng.permutation(per_pass) for _ in range(passes)])[:n_shelf]
     shelf_rows = np.stack([np.full(n_shelf, SHELF_SOURCE, dtype=np.int64), order.astype(np.int64) * T], axis=1)
     pos = ((np.arange(n_shelf) + 0.5) * n / n_shelf).astype(np.int64)  # before recipe window pos[i]: evenly spread
-    from bookmix.recipes.plan import WindowPlan
-
     # Epoch boundaries move by the shelf windows inserted before them.
     bounds = np.cumsum(plan.epoch_windows) if plan.epoch_windows else np.array([n])
     inserted = np.searchsorted(pos, bounds, side="left")
     new_bounds = bounds + inserted
     epoch_windows = np.diff(np.concatenate([[0], new_bounds])).astype(int).tolist()
-    return WindowPlan(
-        seq_len=T,
-        index=np.insert(plan.index, pos, shelf_rows, axis=0),
-        spans=plan.spans,
-        epoch_windows=epoch_windows,
-        phase_windows=plan.phase_windows,
-    )
+    return dataclasses.replace(plan, index=np.insert(plan.index, pos, shelf_rows, axis=0), epoch_windows=epoch_windows)

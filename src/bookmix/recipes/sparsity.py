@@ -6,10 +6,12 @@ Kept chunks always come back sorted (book order), so a thinned book still reads 
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bookmix.recipes.recipe import Sparsity
+if TYPE_CHECKING:
+    from bookmix.recipes.recipe import Sparsity
 
 
 def n_kept(n_chunks: int, keep: float) -> int:
