@@ -59,17 +59,13 @@ def design_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Make recipes with a design and write them to OUT, one per line (re-running rewrites the same file)."""
-    import yaml
-
     from bookmix.library import Library
     from bookmix.recipes import parse_design, run_design, save_recipes
+    from bookmix.utils.io import read_yaml
 
     block: dict[str, Any] = {}
     if config is not None:
-        try:
-            loaded = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise BookmixError(f"{config}: cannot read the design ({exc})") from None
+        loaded = read_yaml(config, missing="no such design file") or {}
         if not isinstance(loaded, dict):
             raise BookmixError(f"{config}: must hold a design mapping (or a pipeline with a `design:` block)")
         block = dict(loaded["design"] if isinstance(loaded.get("design"), dict) else loaded)

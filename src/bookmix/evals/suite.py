@@ -19,13 +19,13 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
 
-from bookmix.errors import ConfigError
+from bookmix.errors import ConfigError, field_error
 from bookmix.evals import tasks as _tasks  # noqa: F401  (registers the built-in task types)
 from bookmix.evals.stats import DEFAULT_RESAMPLES
 from bookmix.evals.tasks.base import REGISTRY, TaskConfig
+from bookmix.utils.io import read_yaml
 
 
 class Objective(BaseModel):
@@ -68,12 +68,7 @@ class Suite(BaseModel):
     @classmethod
     def load(cls, path: str | os.PathLike) -> Suite:
         path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: no such suite file")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+        data = read_yaml(path, missing="no such suite file")
         try:
             return cls.from_dict(data, source=path)
         except ConfigError as exc:
@@ -93,7 +88,7 @@ class Suite(BaseModel):
         try:
             return cls(**rest, tasks=tasks, objective=objective, source=source)
         except ValidationError as exc:
-            raise ConfigError(_first_error(exc, "")) from None
+            raise ConfigError(field_error(exc)) from None
 
     def to_dict(self) -> dict:
         return self.model_dump(mode="json")
@@ -111,7 +106,7 @@ def _parse_task(i: int, raw: Any) -> TaskConfig:
     try:
         return config_cls(**raw)
     except ValidationError as exc:
-        raise ConfigError(_first_error(exc, where)) from None
+        raise ConfigError(field_error(exc, where)) from None
 
 
 def _check_names(tasks: list[TaskConfig]) -> None:
@@ -170,27 +165,4 @@ def _parse_objective(raw: Any, tasks: list[TaskConfig]) -> Objective:
     try:
         return Objective(weights={str(k): float(v) for k, v in weights.items()}, direction=direction)
     except ValidationError as exc:
-        raise ConfigError(_first_error(exc, "objective")) from None
-
-
-def _first_error(exc: ValidationError, prefix: str) -> str:
-    """``tasks[2].n_items: must be ≥ 1, got 0`` from pydantic's first error."""
-    err = exc.errors()[0]
-    path = prefix
-    for part in err["loc"]:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    ctx, got = err.get("ctx") or {}, err.get("input")
-    kind = err["type"]
-    if kind == "greater_than_equal":
-        reason = f"must be ≥ {ctx.get('ge')}, got {got!r}"
-    elif kind == "greater_than":
-        reason = f"must be > {ctx.get('gt')}, got {got!r}"
-    elif kind == "less_than_equal":
-        reason = f"must be ≤ {ctx.get('le')}, got {got!r}"
-    elif kind == "extra_forbidden":
-        reason = "unknown field"
-    elif kind == "missing":
-        reason = "missing"
-    else:
-        reason = f"{err['msg'][0].lower()}{err['msg'][1:]}, got {got!r}"
-    return f"{path or 'suite'}: {reason}"
+        raise ConfigError(field_error(exc, "objective")) from None

@@ -13,13 +13,13 @@ sub-block sets the fields every generated recipe shares (order, grain, sparsity,
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bookmix.errors import BookmixError, ConfigError
+from bookmix.errors import BookmixError, ConfigError, field_error
 from bookmix.recipes.books import BookTable, as_table, train_pool, without_duplicates
 from bookmix.recipes.clusters import cluster_command, ensure_clusters
 from bookmix.recipes.recipe import ORDERS, SEQUENCE_ORDERS, Grain, Order, Pattern, Recipe, Sparsity, load_recipes
@@ -236,8 +236,12 @@ DesignConfig = Annotated[
     | MutateDesign,
     Field(discriminator="design"),
 ]
-DESIGNS = ("random", "stratified", "dirichlet", "datamodels", "factorial", "latin_hypercube", "list", "mutate")
-_ADAPTER: TypeAdapter[Any] = TypeAdapter(DesignConfig)
+_CLASSES: dict[str, type[BaseModel]] = {
+    "random": RandomDesign, "stratified": StratifiedDesign, "dirichlet": DirichletDesign,
+    "datamodels": DatamodelsDesign, "factorial": FactorialDesign, "latin_hypercube": LatinHypercubeDesign,
+    "list": ListDesign, "mutate": MutateDesign,
+}  # fmt: skip
+DESIGNS = tuple(_CLASSES)
 
 
 def parse_design(d: dict[str, Any], where: str = "design") -> Any:
@@ -247,17 +251,9 @@ def parse_design(d: dict[str, Any], where: str = "design") -> Any:
     if d.get("design") not in DESIGNS:
         raise ConfigError(f"{where}.design: must be one of {', '.join(DESIGNS)}, got {d.get('design')!r}")
     try:
-        return _ADAPTER.validate_python(d)
+        return _CLASSES[d["design"]].model_validate(d)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = [p for p in err["loc"] if p != d["design"]]
-        path = where
-        for p in loc:
-            path += f"[{p}]" if isinstance(p, int) else f".{p}"
-        msg = err["msg"].removeprefix("Value error, ")
-        if msg.split(":")[0].isidentifier() and ":" in msg:  # model-level check that names its own field
-            path, msg = f"{where}.{msg.split(':')[0]}", msg.split(":", 1)[1].strip()
-        raise ConfigError(f"{path}: {msg}") from None
+        raise ConfigError(field_error(exc, where)) from None
 
 
 # -- entry points ------------------------------------------------------------------------------------------------------
@@ -311,7 +307,7 @@ def _cluster_needs(cfg: Any) -> list[str]:
 
 
 def _orders_of(r: Recipe) -> set[str]:
-    return {r.order, *(p.order for p in (r.phases or []))}
+    return {r.order, *(p.order for p in (r.phases or []) if p.order)}
 
 
 def _top(cfg: Any, lib: Any, pool: BookTable) -> BookTable:
@@ -467,7 +463,7 @@ def _datamodels(cfg: DatamodelsDesign, table: BookTable, rng: np.random.Generato
     else:
         raise BookmixError(f"pool_size: the pool holds {len(table)} books; give a pool_size (e.g. 1000)")
     pool_ids = table["id"][pool_rows]
-    masks = iter(())
+    masks: Iterator[np.ndarray] = iter(())
 
     def draw(_: int) -> Recipe | None:
         nonlocal masks

@@ -27,12 +27,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from bookmix.errors import BookmixError, ConfigError
+from bookmix.errors import BookmixError, ConfigError, field_error
 from bookmix.recipes.shelf import ProbeShelf
 
 if TYPE_CHECKING:
@@ -225,7 +226,7 @@ class Recipe(_Strict):
         try:
             r = cls.model_validate(d)
         except ValidationError as exc:
-            raise ConfigError(_first_error(exc, where)) from None
+            raise ConfigError(f"{where}: {field_error(exc)}" if where else field_error(exc)) from None
         if claimed is not None and claimed != r.id:
             raise ConfigError(f"{where + ': ' if where else ''}id: {claimed!r} does not match the content (id {r.id})")
         return r
@@ -238,7 +239,7 @@ class Recipe(_Strict):
             raise BookmixError(f"{path}: holds {len(recipes)} recipes; pick one (recipe show --index / an id)")
         return recipes[0]
 
-    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Recipe:
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Recipe:
         """Copies forget the cached id (``update`` skips validation: prefer :meth:`with_changes`)."""
         copy = super().model_copy(update=update, deep=deep)
         copy._id = None
@@ -259,7 +260,7 @@ class Recipe(_Strict):
 
 def load_recipes(path: str | os.PathLike) -> list[Recipe]:
     """Every recipe of a .jsonl (one per line), or the single recipe of a YAML / JSON file."""
-    import yaml
+    from bookmix.utils.io import read_yaml
 
     path = Path(path)
     try:
@@ -277,10 +278,12 @@ def load_recipes(path: str | os.PathLike) -> list[Recipe]:
                 raise BookmixError(f"{path}:{n}: not JSON ({exc.msg})") from None
             out.append(Recipe.from_dict(d, where=f"{path}:{n}"))
         return out
+    if path.suffix != ".json":
+        return [Recipe.from_dict(read_yaml(path), where=str(path))]
     try:
-        d = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise BookmixError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'} ({exc})") from None
+        d = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BookmixError(f"{path}: not valid JSON ({exc})") from None
     return [Recipe.from_dict(d, where=str(path))]
 
 
@@ -324,17 +327,6 @@ def _canonical_books(books: list[str], order: str, grain: str) -> list[str]:
     if order == "interleave" or (order == "as_listed" and grain == "books"):
         return list(books)
     return sorted(books)
-
-
-def _first_error(exc: ValidationError, where: str) -> str:
-    err = exc.errors()[0]
-    loc = ""
-    for part in err["loc"]:
-        loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
-    msg = err["msg"].removeprefix("Value error, ")
-    # A model-level check already names its field ("epochs: ..."); field checks get the location prepended.
-    text = f"{loc}: {msg}" if loc else msg
-    return f"{where}: {text}" if where else text
 
 
 def save_recipes(path: str | os.PathLike, recipes: list[Recipe]) -> None:

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from bookmix.errors import ConfigError
+from bookmix.errors import ConfigError, field_error
 
 # Settings that do not change what the run computes (only how fast, how often it is saved or reported): a resumed
 # run may change them, e.g. to move to another device or to save more often. micro_batch is here because an
@@ -106,9 +106,7 @@ class TrainConfig(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(["train", *(str(p) for p in err["loc"])])
-            raise ConfigError(f"{where}: {err['msg']}") from None
+            raise ConfigError(field_error(exc, "train")) from None
 
 
 def _sft_train_defaults() -> TrainConfig:

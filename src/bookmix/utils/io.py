@@ -1,4 +1,4 @@
-"""Atomic file writes: write to a temporary name in the same folder, fsync, rename.
+"""Atomic file writes (a temporary name in the same folder, fsync, rename) and the one YAML reader.
 
 Every write that matters goes through here, so that killing a process at any moment leaves either the old file or
 the new one, never a torn one.
@@ -69,6 +69,22 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
     atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=False, ensure_ascii=False) + "\n")
+
+
+def read_yaml(path: str | os.PathLike, missing: str = "file not found") -> Any:
+    """The one YAML reader: the parsed document of ``path``; a ConfigError names the file when it is missing
+    (``missing`` says what it should have been) or not YAML."""
+    import yaml
+
+    from bookmix.errors import ConfigError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: {missing}")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})".splitlines()[0]) from None
 
 
 def json_object(line: str, where: str) -> dict[str, Any]:
