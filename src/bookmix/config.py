@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bookmix.errors import ConfigError
+from bookmix.analysis.config import AnalysisConfig
+from bookmix.errors import ConfigError, field_error
 from bookmix.recipes.shelf import ProbeShelf
 from bookmix.training.config import SFT_DEFAULTS, TrainConfig
+from bookmix.utils.io import read_yaml
+
+if TYPE_CHECKING:
+    from bookmix.models.config import ModelConfig
 
 
 class _Section(BaseModel):
@@ -136,7 +141,7 @@ class ModelSection(_Section):
             raise ValueError(str(exc).removeprefix("model.")) from None
         return self
 
-    def resolve(self, vocab_size: int | None):
+    def resolve(self, vocab_size: int | None) -> ModelConfig:
         """The ModelConfig of every trial, with the library's vocabulary (the preset's; unused in fine-tune mode)."""
         from bookmix.models.config import preset
 
@@ -190,8 +195,9 @@ class AnalysisSection(_Section):
 
     enabled: bool = True
     """Run ``bookmix.analysis.analyze`` once the search is done."""
-    options: dict[str, Any] = Field(default_factory=dict)
-    """Options passed to the analysis as its config."""
+    options: AnalysisConfig = Field(default_factory=AnalysisConfig)
+    """The analysis' settings (``bookmix.analysis.config.AnalysisConfig``: seed, n_boot, top, splits, constraints,
+    ...), checked when the pipeline loads."""
     pilot: Path | None = None
     """A finished pilot campaign (its folder or findings.json): before training, the agreement its split halves measured
     is projected onto this campaign's trials (``bookmix run --plan`` prints it; below 0.5 it is a warning). Relative
@@ -490,24 +496,6 @@ class PipelineConfig(_Section):
         return data
 
 
-def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
-    """pydantic's first error as ``field.path: reason`` (the form every bookmix config error takes)."""
-    err = exc.errors()[0]
-    loc = [str(p) for p in err["loc"]]
-    msg = err["msg"].removeprefix("Value error, ")
-    # A validator's own message may carry a deeper path ("[0].books_per_set: ...", "preset: ..."): join it on.
-    if msg.startswith("[") or (":" in msg and " " not in msg.split(":", 1)[0]):
-        head, _, rest = msg.partition(": ")
-        joined = ".".join(loc) + ("" if head.startswith("[") or not loc else ".") + head
-        return f"{prefix}{joined}: {rest}"
-    path = ".".join(loc) or "pipeline"
-    if err["type"] == "extra_forbidden":
-        msg = "unknown field"
-    elif err["type"] == "missing":
-        msg = "required field is missing"
-    return f"{prefix}{path}: {msg}"
-
-
 def parse_pipeline(data: Any, source: Path | None = None) -> PipelineConfig:
     """Validate a mapping into a PipelineConfig; errors name the file and the field path."""
     where = f"{source}: " if source else ""
@@ -516,7 +504,7 @@ def parse_pipeline(data: Any, source: Path | None = None) -> PipelineConfig:
     try:
         cfg = PipelineConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, where)) from None
+        raise ConfigError(where + field_error(exc)) from None
     except ConfigError as exc:
         raise ConfigError(f"{where}{exc}") from None
     cfg.source = source.resolve() if source else None
@@ -525,24 +513,13 @@ def parse_pipeline(data: Any, source: Path | None = None) -> PipelineConfig:
 
 def load_pipeline(path: str | os.PathLike) -> PipelineConfig:
     """Read and validate a pipeline YAML before any work starts."""
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: pipeline file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-    return parse_pipeline(data, path)
+    return parse_pipeline(read_yaml(path, missing="pipeline file not found"), Path(path))
 
 
 def is_pipeline_yaml(path: str | os.PathLike) -> bool:
     """True when a YAML file looks like a pipeline (has the campaign and search sections)."""
-    import yaml
-
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        data = read_yaml(path)
+    except (OSError, ConfigError):
         return False
     return isinstance(data, dict) and "campaign" in data and "search" in data

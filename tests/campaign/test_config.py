@@ -60,6 +60,10 @@ def test_valid_pipeline_resolves_paths(tmp_path, base):
         ({"eval": {"suite": {"tasks": [], "objective": "x"}}}, "eval.suite.tasks: must be a non-empty list"),
         ({"bogus": 1}, "bogus: unknown field"),
         ({"verification": {"enabled": True}, "analysis": {"enabled": False}}, "verification.enabled: needs analysis"),
+        # analysis options are typed: a bad one fails here, not after every search trial has trained
+        ({"analysis": {"options": {"n_boot": -1}}}, "analysis.options.n_boot: must be ≥ 0, got -1"),
+        ({"analysis": {"options": {"boots": 100}}}, "analysis.options.boots: unknown field"),
+        ({"analysis": {"options": {"constraints": {"set_size": 0}}}}, "analysis.options.constraints.set_size: must be ≥ 1"),
     ],
 )
 def test_invalid_pipelines_name_the_field(base, change, expected):
@@ -73,9 +77,18 @@ def test_the_old_executor_pack_key_still_reads_with_a_warning_naming_the_new_one
     assert cfg.executor.trials_per_unit == 3
 
 
+def test_analysis_options_load_typed(base):
+    from bookmix.analysis.config import AnalysisConfig
+
+    cfg = parse_pipeline({**base, "analysis": {"options": {"n_boot": 50, "constraints": {"set_size": 5}}}})
+    assert isinstance(cfg.analysis.options, AnalysisConfig)
+    assert cfg.analysis.options.n_boot == 50 and cfg.analysis.options.constraints.set_size == 5
+    assert cfg.resolved()["analysis"]["options"]["constraints"]["set_size"] == 5  # pipeline.yaml keeps them
+
+
 def test_missing_section_and_bad_yaml(tmp_path, base):
     del base["eval"]
-    assert "eval: required field is missing" in _error(base)
+    assert "eval: missing (required)" in _error(base)
     bad = tmp_path / "bad.yaml"
     bad.write_text("campaign: [unclosed\n")
     with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):

@@ -1,5 +1,6 @@
 """analyze(): trial records in, Findings out — noise floor, book effects, factor effects, surrogate, validity,
-proposal. Every pattern is reported next to the cross-validated validity of the model that found it.
+proposal. Every pattern is reported next to the cross-validated validity of the model that found it. propose() and
+next_round() reuse the fitted state (or fit afresh from records).
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from bookmix.analysis.config import AnalysisConfig, Constraints
 from bookmix.analysis.features import BookInfo, book_info
 from bookmix.analysis.noise import noise_report, without_seed_effects
 from bookmix.analysis.predictors import Predictors, fit_predictors
-from bookmix.analysis.proposal import TOP_LIST, Constraints, Proposal, propose
-from bookmix.analysis.reliability import SPLITS, choose_level, group_effects, out_of_sample, placebo_validity
+from bookmix.analysis.proposal import Proposal
+from bookmix.analysis.proposal import next_round as _next_round
+from bookmix.analysis.proposal import propose as _propose
+from bookmix.analysis.reliability import choose_level, group_effects, out_of_sample, placebo_validity
 from bookmix.analysis.table import TrialTable, from_records
 from bookmix.analysis.terms import metric_snr, terms_sentence
 from bookmix.analysis.validity import cross_validate
@@ -24,24 +28,6 @@ from bookmix.analysis.validity import cross_validate
 # A predictor whose held-out Spearman is below this ranks recipes little better than chance; its patterns are
 # flagged, not hidden. 0.3 is a weak-but-real rank correlation at the tens of trials a nano campaign has.
 WEAK_VALIDITY = 0.3
-
-
-@dataclass(frozen=True)
-class AnalysisConfig:
-    seed: int = 0
-    n_boot: int = 200
-    """Bootstrap draws for intervals: 200 pins a 95% percentile interval's ends to a few % of its width."""
-    level: float = 0.95
-    folds: int = 5
-    top: int = TOP_LIST
-    """Books listed in top_books / bottom_books."""
-    lasso: bool = True
-    propose: bool = True
-    splits: int = SPLITS
-    """Random halvings for the split-half agreement of effects (0 turns the reliability checks off)."""
-    constraints: Constraints = field(default_factory=Constraints)
-    objective_weights: dict[str, float] | None = None
-    """The suite's objective (metric → weight): marks the objective's terms in ``terms`` and the summary."""
 
 
 @dataclass
@@ -266,7 +252,7 @@ def analyze(
             f"{'n/a' if acc is None else f'{acc:.2f}'})."
         )
     if config.propose:
-        findings.proposal = propose(table, info, pred, config.constraints, seed=config.seed).to_dict()
+        findings.proposal = _propose(table, info, pred, config.constraints, seed=config.seed).to_dict()
     return findings
 
 
@@ -274,4 +260,48 @@ def propose_from(findings: Findings, constraints: Constraints | None = None, see
     """A proposal under other constraints, reusing the fitted findings."""
     if findings.table is None or findings.predictors is None or findings.info is None:
         raise ValueError("these Findings carry no fitted state (loaded from JSON?); run analyze() again")
-    return propose(findings.table, findings.info, findings.predictors, constraints, seed)
+    return _propose(findings.table, findings.info, findings.predictors, constraints, seed)
+
+
+def _as_table(source: TrialTable | Findings | Sequence[Mapping[str, Any]]) -> TrialTable:
+    if isinstance(source, TrialTable):
+        return source
+    if isinstance(source, Findings):
+        if source.table is None:
+            raise ValueError("these Findings carry no fitted state; pass the records instead")
+        return source.table
+    return from_records(source)
+
+
+def propose(
+    source: TrialTable | Findings | Sequence[Mapping[str, Any]],
+    library: Any = None,
+    constraints: Constraints | None = None,
+    seed: int = 0,
+) -> Proposal:
+    """The predicted-best recipe under ``constraints`` (set size, token budget, max repeats).
+
+    ``source`` is the Findings of :func:`analyze` (its fitted models are reused), a TrialTable or the records.
+    """
+    if isinstance(source, Findings) and source.predictors is not None:
+        return propose_from(source, constraints, seed)
+    table = _as_table(source)
+    info = book_info(library, table.book_ids)
+    pred = fit_predictors(table, info, n_boot=0, seed=seed, lasso=False)
+    return _propose(table, info, pred, constraints, seed)
+
+
+def next_round(
+    table: TrialTable | Findings | Sequence[Mapping[str, Any]], n: int, seed: int = 0, library: Any = None
+) -> list[Any]:
+    """``n`` new Recipes for the next search round: mutations of the best and surrogate-guided picks.
+
+    With an open Library, mutations may bring in train books no trial has read yet (exploration).
+    """
+    t = _as_table(table)
+    info = book_info(library, t.book_ids)
+    pred = fit_predictors(t, info, n_boot=0, seed=seed, lasso=False)
+    pool = None
+    if library is not None and hasattr(library, "table"):
+        pool = np.asarray(library.table(columns=["id"], split="train")["id"]).astype(str)
+    return _next_round(t, info, pred, n, seed=seed, pool_ids=pool)

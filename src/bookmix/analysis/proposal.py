@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from bookmix.analysis.config import TOP_LIST, Constraints
 from bookmix.analysis.features import BookInfo
 from bookmix.analysis.predictors import Predictors
 from bookmix.analysis.recipe_fields import canonical_key, recipe_settings, settings_of
@@ -36,18 +37,6 @@ def recipe_class():
     except ImportError:  # the package may not re-export it yet
         from bookmix.recipes.recipe import Recipe
     return Recipe
-
-
-@dataclass(frozen=True)
-class Constraints:
-    """Limits on a proposed recipe."""
-
-    set_size: int | None = None
-    """Books in the recipe; None takes the size of the best measured recipe."""
-    token_budget: int | None = None
-    """Most training tokens (sum of book tokens x sparsity keep x epochs); None: no limit. Needs a library."""
-    max_repeats: int | None = None
-    """Most reads of any book (epochs); None: the recipes' own max_repeats rule only."""
 
 
 @dataclass(frozen=True)
@@ -249,8 +238,8 @@ def next_round(
         for _ in range(n_unc * 4):
             if len(out) >= n_unc:
                 break
-            books = np.sort(rng.choice(p, size, replace=False, p=w))
-            add([str(b) for b in table.book_ids[books]], _template_of(table, best_row, tpl), "uncertain")
+            drawn = np.sort(rng.choice(p, size, replace=False, p=w))
+            add([str(b) for b in table.book_ids[drawn]], _template_of(table, best_row, tpl), "uncertain")
 
     # Half of the rest: mutations of the best, cycling through the top recipes.
     extra_pool = np.asarray(pool_ids if pool_ids is not None else table.book_ids).astype(str)
@@ -274,18 +263,14 @@ def next_round(
     top_sets = [np.sort(table.inclusion[int(np.flatnonzero(table.groups == g)[0])].indices) for g in top_groups]
     starts = np.array([b for b in top_sets if len(b) == len(top_sets[0])])  # (s, K): one set size per batch
     cands = _mutate(starts, np.arange(p), max(64, 16 * n), rng)
-    t = rng.integers(0, len(tpl.dicts), len(cands))
-    s = score(pred, cands, p, tpl, t)
+    cand_tpl = rng.integers(0, len(tpl.dicts), len(cands))
+    s = score(pred, cands, p, tpl, cand_tpl)
     for i in np.argsort(-s, kind="stable"):
         if len(out) >= n:
             break
         if len(set(cands[i].tolist())) == cands.shape[1]:
-            add([str(b) for b in table.book_ids[np.sort(cands[i])]], int(t[i]), "surrogate")
+            add([str(b) for b in table.book_ids[np.sort(cands[i])]], int(cand_tpl[i]), "surrogate")
     return out
-
-
-# The list the findings report (AnalysisConfig.top): uncertainty is spent where a book could enter or leave it.
-TOP_LIST = 10
 
 
 def uncertainty_weights(effect: np.ndarray, trials: np.ndarray, top: int = TOP_LIST) -> np.ndarray:

@@ -39,14 +39,12 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from bookmix.analysis.config import SPLITS
 from bookmix.analysis.datamodel import fit_book_model
 from bookmix.analysis.features import BookInfo
 from bookmix.analysis.table import TrialTable
 from bookmix.analysis.validity import fold_ids, spearman
 
-# 20 random halvings put the Monte-Carlo error of the mean split-half correlation near 0.02 at a few dozen
-# trials (its split-to-split std is ~0.1); each is two ridge fits of an n/2 x n/2 kernel, milliseconds apiece.
-SPLITS = 20
 # Targets the planner states trials for: 0.5 is "the top and bottom agree", 0.8 is "the ranking is usable".
 TARGETS = (0.5, 0.7, 0.8, 0.9)
 # A kind of book needs at least this many distinct groups to rank, and each must be in trials of both halves.
@@ -287,8 +285,8 @@ def choose_level(table: TrialTable, info: BookInfo, splits: int = SPLITS, seed: 
             f"single books are too rare in the trials to estimate reproducibly (expected rerun agreement "
             f"{0.0 if b is None else b:.2f}); books grouped by {best} agree at {scored[best]:.2f}"
         )
-    m, names = members.get(best, (None, None))
-    return LevelChoice(best, reason, cands, m, names)
+    chosen = members.get(best)
+    return LevelChoice(best, reason, cands, chosen[0] if chosen else None, chosen[1] if chosen else None)
 
 
 def group_effects(
