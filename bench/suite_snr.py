@@ -47,8 +47,8 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.setdefault("BOOKMIX_EVALDATA", str(SHARED / "evaldata"))
 
-    from bookmix.analysis.load import load_campaign
     from bookmix.analysis.terms import metric_snr
+    from bookmix.campaign.store import load_campaign
     from bookmix.cli import main as cli
     from bookmix.evals import Suite
     from bookmix.library import ingest
@@ -85,7 +85,7 @@ def main() -> None:
     seconds = time.perf_counter() - t0
     if code != 0:
         raise SystemExit(f"bookmix run {spec} failed with exit code {code}")
-    records, lib = load_campaign(args.work / name)
+    records, _, lib = load_campaign(args.work / name)
     rows = metric_snr(records, dict(suite.objective.weights))
     print(json.dumps({
         "campaign": str(args.work / name), "trials": len(records), "recipes": args.recipes,

@@ -57,11 +57,12 @@ def test_cli_learns_from_a_campaign_store_over_a_scored_library(tmp_path, capsys
     noise: `library learn-weights` finds q_ocr's negative weight and its expression drives `library select`."""
     import json
 
+    from support.library import make_library, ocr_noise
+
     from bookmix.campaign.spec import TrialResult, TrialSpec
     from bookmix.campaign.store import Store
     from bookmix.cli import main
     from bookmix.library.score import score
-    from bookmix.library.testing import make_library, ocr_noise
 
     rng = np.random.default_rng(0)
     words = ["the", "sea", "was", "calm", "and", "she", "walked", "along", "shore", "with", "her", "old", "dog"]
@@ -75,6 +76,7 @@ def test_cli_learns_from_a_campaign_store_over_a_scored_library(tmp_path, capsys
     ids = sorted(q)
     folder = tmp_path / "camp"
     with Store(folder / "campaign.sqlite") as store:
+        store.record_objective({"objective": 1.0}, "maximize")  # as the driver does when a campaign starts
         recipes = []
         for k in range(40):
             books = sorted(rng.choice(ids, 6, replace=False).tolist())

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import json
 
+import yaml
+
 from bookmix.campaign.spec import TrialResult, TrialSpec
 from bookmix.campaign.store import Store
 from bookmix.cli import main
 
 
-def _campaign(tmp_path, planted) -> tuple:
+def _campaign(tmp_path, planted, loss: bool = False) -> tuple:
+    """A results store of planted trials; ``loss``: objectives stored as a minimised loss (the planted value negated)
+    with the direction left to the suite file the pipeline names, as a campaign from before it was recorded."""
     camp = planted(n_books=20, n_recipes=40, per_set=6, seed=4)
     folder = tmp_path / "camp"
     with Store(folder / "campaign.sqlite") as store:
+        if not loss:
+            store.record_objective({"objective": 1.0}, "maximize")  # as the driver does when a campaign starts
         recipes = {r["recipe"]["id"]: r["recipe"] for r in camp.records}
         store.add_recipes(recipes.values(), round=0)
         store.add_trials(
@@ -22,9 +28,30 @@ def _campaign(tmp_path, planted) -> tuple:
         )  # fmt: skip
         for r in camp.records:
             metrics = {k: {"value": v, "stderr": None} for k, v in r["metrics"].items()}
-            store.record(TrialResult(trial_id=r["trial_id"], state="completed", objective=r["objective"],
+            store.record(TrialResult(trial_id=r["trial_id"], state="completed",
+                                     objective=-r["objective"] if loss else r["objective"],
                                      objective_stderr=0.01, metrics=metrics))  # fmt: skip
+    if loss:
+        suite = {"name": "s", "tasks": [{"name": "heldout", "type": "heldout_loss"}],
+                 "objective": {"metric": "heldout/loss", "direction": "minimize"}}  # fmt: skip
+        (tmp_path / "suite.yaml").write_text(yaml.safe_dump(suite), encoding="utf-8")
+        pipeline = {"campaign": {"name": "camp"}, "eval": {"suite": str(tmp_path / "suite.yaml")}}
+        (folder / "pipeline.yaml").write_text(yaml.safe_dump(pipeline), encoding="utf-8")
     return folder, camp
+
+
+def test_moving_the_suite_does_not_change_the_ranking(tmp_path, planted, capsys):
+    """The direction is read from the suite once and kept in the store: a minimised loss stays minimised after the
+    suite file is gone (it used to fall back to "higher is better" and rank the worst book first)."""
+    folder, camp = _campaign(tmp_path, planted, loss=True)
+    assert main(["analyze", str(folder), "--json"]) == 0
+    before = json.loads(capsys.readouterr().out)["top_books"][0]["book"]
+    assert camp.effects[before] > sorted(camp.effects.values())[len(camp.effects) // 2]  # the loss read as a loss
+    (tmp_path / "suite.yaml").unlink()
+    assert main(["analyze", str(folder), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["top_books"][0]["book"] == before
+    assert main(["status", str(folder), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["objective"]["direction"] == "minimize"
 
 
 def test_analyze_json_prints_one_object(tmp_path, planted, capsys):

@@ -87,6 +87,9 @@ def test_status_json(campaign):
     assert st["disk"]["total_bytes"] > st["disk"]["trials_bytes"] > 0 and st["disk"]["weights_kept"] >= 2
     assert st["best"][0]["objective"] <= st["best"][1]["objective"]
     assert "analysis" in st["stages"] and st["failures"] == []
+    # the driver recorded the objective when the campaign started: "best" no longer depends on the suite file
+    assert st["objective"] == {"name": "heldout/loss", "direction": "minimize", "maximize": False}
+    assert json.loads(db_rows(camp, "SELECT value FROM meta WHERE key='objective'")[0][0])["direction"] == "minimize"
 
 
 def test_rerun_redoes_nothing(campaign):

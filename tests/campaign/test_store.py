@@ -16,6 +16,7 @@ from bookmix.campaign.plan import plan_search, replicate_choice
 from bookmix.campaign.spec import TrialResult, TrialSpec, trial_id
 from bookmix.campaign.store import Store
 from bookmix.config import ExecutorSection, parse_pipeline
+from bookmix.errors import BookmixError, ConfigError
 from bookmix.training.config import TrainConfig
 
 from .conftest import pipeline_dict
@@ -64,9 +65,17 @@ def test_store_records_once_and_counts(tmp_path):
     store.record(TrialResult.failure("t2", "boom"))
     assert store.trial("t2")["error"] == "boom"
     assert [t["id"] for t in store.reset_failed()] == ["t2"] and store.trial("t2")["state"] == "pending"
+    with pytest.raises(BookmixError, match="objective is not recorded"):
+        store.records()  # which trials are best is unknown until the campaign records its objective
+    store.record_objective({"heldout/loss": 1.0}, "minimize")
     records = store.records()
     assert [r["trial_id"] for r in records] == ["t0"]
     assert records[0]["metrics"] == {"heldout/loss": 1.5} and records[0]["recipe"]["id"] == "r1"
+    assert records[0]["objective"] == -1.5  # oriented higher-is-better: a minimised loss is negated
+    assert store.records(oriented=False)[0]["objective"] == 1.5
+    store.record_objective({"heldout/loss": 1.0}, "minimize")  # a resumed campaign: the same objective is fine
+    with pytest.raises(ConfigError, match="started with heldout/loss \\(minimize\\)"):
+        store.record_objective({"heldout/loss": 1.0}, "maximize")
     store.close()
     ro = Store(tmp_path / "c.sqlite", readonly=True)
     assert ro.counts()["completed"] == 1

@@ -117,25 +117,18 @@ def _ridge(z: np.ndarray, y: np.ndarray, alpha: float | None = None) -> tuple[fl
         loo = float(np.mean(((yc - zc @ beta) / np.maximum(1 - hat, 1e-9)) ** 2))
         if best is None or loo < best[2]:
             best = (float(a), beta, loo)
+    assert best is not None  # ALPHAS is not empty
     return best
 
 
-def weights_from_campaign(
-    campaign_dir: Any, signals: Sequence[str] | None = None, library: Any = None
+def weights_from_records(
+    records: Sequence[Mapping[str, Any]], library: Any, signals: Sequence[str] | None = None
 ) -> SignalWeights:
-    """:func:`learn_signal_weights` over a campaign's completed search trials and its library's signal columns
-    (``signals``; default every ``q_*`` column). ``library``: the library folder when the campaign's has moved."""
-    from bookmix.analysis.load import load_campaign
-    from bookmix.library import Library
-
-    records, lib = load_campaign(campaign_dir)
-    if library is not None:
-        lib = Library.open(library)
-    if lib is None:
-        raise BookmixError(f"{campaign_dir}: the campaign's library is not where it was; pass --library")
-    names = list(signals) if signals else [c for c in lib.columns() if c.startswith("q_")]
+    """:func:`learn_signal_weights` over trial records (oriented higher-is-better) and an open library's signal
+    columns (``signals``; default every ``q_*`` column)."""
+    names = list(signals) if signals else [c for c in library.columns() if c.startswith("q_")]
     if not names:
-        raise BookmixError(f"{lib.path}: no q_* signal columns (run `bookmix library score` first)")
-    table = lib.table(["id", "tokens", *names])
+        raise BookmixError(f"{library.path}: no q_* signal columns (run `bookmix library score` first)")
+    table = library.table(["id", "tokens", *names])
     cols = {c: np.array([np.nan if v is None else v for v in table[c]], dtype=np.float64) for c in names}
     return learn_signal_weights(records, table["id"].astype(str).tolist(), cols, tokens=table["tokens"])

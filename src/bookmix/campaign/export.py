@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bookmix.campaign.status import open_store, results_table
+from bookmix.campaign.status import results_table
+from bookmix.campaign.store import open_campaign
 from bookmix.errors import BookmixError, require
 from bookmix.utils.io import atomic_open, atomic_write_json, atomic_write_text
 
@@ -55,7 +56,7 @@ def export_results(campaign_dir: str | Path, fmt: str, out: str | Path | None = 
 
 def find_trial(campaign_dir: str | Path, trial: str) -> dict[str, Any]:
     """A trial row by id (a unique prefix is enough)."""
-    with open_store(campaign_dir) as store:
+    with open_campaign(campaign_dir) as store:
         rows = [t for t in store.trials() if t["id"].startswith(trial)]
     if not rows:
         raise BookmixError(f"trial {trial!r}: not in the campaign {campaign_dir}")
@@ -274,14 +275,11 @@ def export_hf_trial(campaign_dir: str | Path, trial: str, out: str | Path, libra
 def export_hf_top(campaign_dir: str | Path, top: int, out: str | Path, library: str | Path | None = None) -> list[HFExport]:
     """The ``top`` best completed trials that still have their weights, each into ``OUT/<rank>-<trial id>/``, best
     first, listed in ``OUT/models.json``. Trials whose weights retention deleted are skipped (said in the index)."""
-    from bookmix.campaign.retention import ranked
-    from bookmix.campaign.status import maximizes
-
     if top < 1:
         raise BookmixError(f"--top: must be ≥ 1, got {top}")
     campaign_dir, out = Path(campaign_dir), Path(out)
-    with open_store(campaign_dir) as store:
-        rows = ranked(store, maximizes(campaign_dir))
+    with open_campaign(campaign_dir) as store:
+        rows = store.ranked()
     if not rows:
         raise BookmixError(f"{campaign_dir}: no completed trial with an objective yet (see `bookmix status {campaign_dir}`)")
     from bookmix.training.checkpoint import read_checkpoint

@@ -20,24 +20,16 @@ WEIGHT_DIRS = ("checkpoint", ".checkpoint.new", ".checkpoint.old", "hf", ".hf.ne
 and the swap folders each is written through. A trial's ``dialogue/`` layer is not among them: it is its own model."""
 
 
-def ranked(store: Store, maximize: bool) -> list[dict]:
-    """Completed trials with an objective, best first. Transfer trials are left out: they train other model sizes,
-    whose objectives are not comparable with the campaign's."""
-    rows = [t for t in store.trials()
-            if t["state"] == "completed" and t["objective"] is not None and t["stage"] != "transfer"]
-    return sorted(rows, key=lambda t: t["objective"], reverse=maximize)
-
-
-def keep_set(store: Store, top_k: int, maximize: bool) -> set[str]:
+def keep_set(store: Store, top_k: int) -> set[str]:
     """The top_k (which holds the dialogue stage's top ≤ top_k), verification trials and unfinished ones."""
-    keep = {t["id"] for t in ranked(store, maximize)[:top_k]}
+    keep = {t["id"] for t in store.ranked()[:top_k]}
     keep |= {t["id"] for t in store.trials() if t["stage"] == "verify" or t["state"] in ("pending", "running")}
     return keep
 
 
-def apply_retention(store: Store, campaign_dir: Path, top_k: int, maximize: bool) -> list[str]:
+def apply_retention(store: Store, campaign_dir: Path, top_k: int) -> list[str]:
     """Delete the weights of completed trials outside the keep set; returns the ids whose weights went."""
-    keep = keep_set(store, top_k, maximize)
+    keep = keep_set(store, top_k)
     gone = []
     for t in store.trials():
         if t["id"] in keep or t["state"] != "completed" or not t["weights_kept"]:

@@ -26,15 +26,14 @@ from bookmix.campaign.forecast import CampaignPlan, forecast_campaign, format_pl
 from bookmix.campaign.lock import CampaignLock
 from bookmix.campaign.plan import plan_out_of_sample, plan_search, plan_verification
 from bookmix.campaign.progress import CampaignProgress
-from bookmix.campaign.retention import apply_retention, ranked
+from bookmix.campaign.retention import apply_retention
 from bookmix.campaign.spec import TrialResult, TrialSpec
-from bookmix.campaign.store import Store
+from bookmix.campaign.store import ANALYSED_STAGES, DB, HOLDOUT_STAGES, Store
 from bookmix.campaign.trackers import Trackers
 from bookmix.config import PipelineConfig
 from bookmix.errors import BookmixError, ConfigError
 from bookmix.utils.io import atomic_write_json, atomic_write_text
 
-DB = "campaign.sqlite"
 LOG = "campaign.log"
 
 
@@ -200,16 +199,7 @@ def _plain(obj: Any) -> Any:
     return None
 
 
-def oriented_records(store: Store, maximize: bool, stages: tuple[str, ...] | None) -> list[dict[str, Any]]:
-    """Completed trials as the analysis reads them, objective oriented higher-is-better (losses negated)."""
-    records = store.records(stages=stages)
-    if not maximize:
-        for r in records:
-            r["objective"] = None if r["objective"] is None else -r["objective"]
-    return [r for r in records if r["objective"] is not None]
-
-
-def design_round(cfg: PipelineConfig, lib, store: Store, round: int, maximize: bool) -> list[dict[str, Any]]:
+def design_round(cfg: PipelineConfig, lib, store: Store, round: int) -> list[dict[str, Any]]:
     """The recipes of a search round, made once and stored (a resumed campaign reuses them, never re-draws)."""
     from bookmix.campaign.designs import initial_recipes, next_round_recipes, with_shelf
 
@@ -230,14 +220,14 @@ def design_round(cfg: PipelineConfig, lib, store: Store, round: int, maximize: b
         recipes = initial_recipes(cfg.search.designs, lib)
     else:
         best_ids: list[str] = []
-        for t in ranked(store, maximize):
+        for t in store.ranked():
             if t["recipe_id"] not in best_ids:
                 best_ids.append(t["recipe_id"])
         by_id = {r["id"]: r for r in store.recipes()}
         parents = [by_id[i] for i in best_ids[: cfg.selection.top_k] if i in by_id]
         if not parents:
             raise BookmixError(f"search round {round}: no completed trial of earlier rounds to build on")
-        records = oriented_records(store, maximize, ("search", "replicate"))
+        records = store.records(ANALYSED_STAGES)
         recipes = next_round_recipes(records, parents, cfg.search.per_round, lib, seed=round, use_analysis=cfg.analysis.enabled)
     recipes = with_shelf(recipes, cfg.search.probe_shelf)
     store.add_recipes(recipes, round)
@@ -254,18 +244,6 @@ def run_trials(executor, store: Store, specs: list[TrialSpec], progress: Campaig
     store.add_trials(specs)
     progress.add(specs, store)
     executor.run(specs)
-
-
-def analysis_config(options: dict[str, Any]):
-    from bookmix.analysis import AnalysisConfig, Constraints
-
-    opts = dict(options)
-    if isinstance(opts.get("constraints"), dict):
-        opts["constraints"] = Constraints(**opts["constraints"])
-    try:
-        return AnalysisConfig(**opts)
-    except TypeError as exc:
-        raise ConfigError(f"analysis.options: {exc}") from None
 
 
 def out_of_sample_stage(
@@ -289,12 +267,12 @@ def out_of_sample_stage(
     run_trials(executor, store, plan_out_of_sample(cfg, recipes, model, round, cfg.library_dir), progress)
 
 
-def analysis_stage(cfg: PipelineConfig, lib, store: Store, log: logging.Logger, maximize: bool) -> tuple[Path, dict | None]:
+def analysis_stage(cfg: PipelineConfig, lib, store: Store, log: logging.Logger) -> tuple[Path, dict | None]:
     """Analyse every completed search trial (and predict the out-of-sample ones); returns findings.json and the
     proposed recipe (a dict) if any."""
     out = cfg.campaign_dir / "findings.json"
-    records = oriented_records(store, maximize, ("search", "replicate"))
-    holdout = oriented_records(store, maximize, ("oos",))
+    records = store.records(ANALYSED_STAGES)
+    holdout = store.records(HOLDOUT_STAGES)
     trials = sorted(r["trial_id"] for r in records + holdout)
     done = store.stage_done("analysis")
     if done is not None and out.exists() and done.get("trials") == trials:
@@ -304,8 +282,9 @@ def analysis_stage(cfg: PipelineConfig, lib, store: Store, log: logging.Logger, 
     if not records:
         raise BookmixError(f"{cfg.campaign_dir}: no completed trial to analyse (see `bookmix status` for failures)")
     log.info("analysing %d trials (%d out of sample)", len(records), len(holdout))
-    findings = analyze(records, lib, analysis_config(cfg.analysis.options), holdout=holdout or None)
+    findings = analyze(records, lib, cfg.analysis.options, holdout=holdout or None)
     data = findings.to_dict()
+    maximize = store.objective(required=True)["maximize"]
     data["objective_orientation"] = "as measured" if maximize else "negated (the suite minimises; higher is better here)"
     atomic_write_json(out, data)
     proposal = (data.get("proposal") or {}).get("recipe")
@@ -314,8 +293,7 @@ def analysis_stage(cfg: PipelineConfig, lib, store: Store, log: logging.Logger, 
 
 
 def verification_stage(
-    cfg: PipelineConfig, lib, store: Store, executor, progress: CampaignProgress, model: dict, proposal: dict | None,
-    maximize: bool,
+    cfg: PipelineConfig, lib, store: Store, executor, progress: CampaignProgress, model: dict, proposal: dict | None
 ) -> Path | None:
     """Train the proposal against R random baselines over S seeds, then compare them (``verify_stats``)."""
     from bookmix.campaign.designs import baseline_recipes, with_shelf
@@ -339,7 +317,7 @@ def verification_stage(
 
     ids = {s.trial_id: s.recipe_id for s in specs}
     # by id, not by stage: a proposal that equals a searched recipe reuses that trial for its first seed
-    records = [r for r in oriented_records(store, maximize, None) if r["trial_id"] in ids]
+    records = [r for r in store.records() if r["trial_id"] in ids]
     prop = [r["objective"] for r in records if r["recipe"]["id"] == info["proposal"]]
     base: dict[str, list[float]] = {}
     for r in records:
@@ -355,7 +333,7 @@ def verification_stage(
     return out
 
 
-def dialogue_stage(cfg: PipelineConfig, store: Store, log: logging.Logger, maximize: bool, notes: list[str]) -> Path | None:
+def dialogue_stage(cfg: PipelineConfig, store: Store, log: logging.Logger, notes: list[str]) -> Path | None:
     """A dialogue (SFT) layer on the ``dialogue.top`` best trials that still have their weights, each into
     ``<campaign>/dialogue/<trial id>/`` (recorded as the trial's ``dialogue`` artifact, where the report looks), all
     summed up in ``<campaign>/dialogue/dialogue.json``. Resumable: finished layers are read back, an interrupted one
@@ -365,7 +343,7 @@ def dialogue_stage(cfg: PipelineConfig, store: Store, log: logging.Logger, maxim
     out_root = cfg.campaign_dir / "dialogue"
     out = out_root / "dialogue.json"
     trials_dir = cfg.campaign_dir / "trials"
-    top = [t["id"] for t in ranked(store, maximize) if (trials_dir / t["id"] / "checkpoint").is_dir()][: cfg.dialogue.top]
+    top = [t["id"] for t in store.ranked() if (trials_dir / t["id"] / "checkpoint").is_dir()][: cfg.dialogue.top]
     done = store.stage_done("dialogue")
     if done is not None and done.get("trials") == top and out.exists():
         return out
@@ -457,7 +435,8 @@ def run_campaign(
             lib_dir = prepare_library(cfg, store, log)
             stage_seconds["library"] = time.time() - t_stage
             lib = Library.open(lib_dir)
-            maximize = Suite.load(cfg.suite_path).objective.direction == "maximize"
+            objective = Suite.load(cfg.suite_path).objective  # recorded once: what "best" means for good
+            store.record_objective(objective.weights, objective.direction)
             model = cfg.trial_model(lib.vocab_size)
             if cfg.model.hf_base is not None:  # a base that cannot read the library's token ids fails before any work
                 from bookmix.training.finetune import check_tokenizer
@@ -465,7 +444,7 @@ def run_campaign(
                 check_tokenizer(Path(model["base"]), lib)
 
             t_stage = time.time()
-            recipes0 = design_round(cfg, lib, store, 0, maximize)
+            recipes0 = design_round(cfg, lib, store, 0)
             plan = forecast_campaign(cfg, lib, model, recipes0, store)
             design_s = time.time() - t_stage  # designing round 0 belongs to the search stage
             for line in format_plan(plan):
@@ -482,7 +461,7 @@ def run_campaign(
                     "with --force to start anyway (`bookmix run PIPELINE --plan` shows the forecast by stage)"
                 )
             if show_progress:
-                from bookmix.cli.app import console
+                from bookmix.utils.console import console
 
                 for warning in plan.warnings:
                     console.print(f"[yellow]plan: {warning}[/]")
@@ -499,33 +478,33 @@ def run_campaign(
             with progress:
                 t_stage = time.time() - design_s
                 for r in range(cfg.search.rounds):
-                    recipes = design_round(cfg, lib, store, r, maximize)
+                    recipes = design_round(cfg, lib, store, r)
                     run_trials(ex, store, plan_search(cfg, recipes, model, r, lib_dir), progress)
-                    _retain(cfg, store, maximize, log)
+                    _retain(cfg, store, log)
                 if cfg.analysis.enabled:  # out-of-sample trials train like search trials: timed with the search
                     out_of_sample_stage(cfg, lib, store, ex, progress, model)
                 stage_seconds["search"] = time.time() - t_stage
                 findings = proposal = None
                 if cfg.analysis.enabled:
                     t_stage = time.time()
-                    findings, proposal = analysis_stage(cfg, lib, store, log, maximize)
+                    findings, proposal = analysis_stage(cfg, lib, store, log)
                     stage_seconds["analysis"] = time.time() - t_stage
                 verification = None
                 if cfg.verification.enabled:
                     t_stage = time.time()
-                    verification = verification_stage(cfg, lib, store, ex, progress, model, proposal, maximize)
-                    _retain(cfg, store, maximize, log)
+                    verification = verification_stage(cfg, lib, store, ex, progress, model, proposal)
+                    _retain(cfg, store, log)
                     stage_seconds["verification"] = time.time() - t_stage
                 transfer = None
                 if cfg.transfer.enabled:  # after the analysis: it re-trains the campaign's ranked recipes larger
                     from bookmix.campaign.transfer import transfer_stage
 
                     t_stage = time.time()
-                    transfer = transfer_stage(cfg, lib, store, ex, progress, log, maximize, run_trials)
-                    _retain(cfg, store, maximize, log)
+                    transfer = transfer_stage(cfg, lib, store, ex, progress, log, run_trials)
+                    _retain(cfg, store, log)
                     stage_seconds["transfer"] = time.time() - t_stage
                 t_stage = time.time()
-                dialogue = dialogue_stage(cfg, store, log, maximize, notes)
+                dialogue = dialogue_stage(cfg, store, log, notes)
                 if cfg.dialogue.enabled:
                     stage_seconds["dialogue"] = time.time() - t_stage
                 t_stage = time.time()
@@ -566,9 +545,9 @@ def clear_for_retry(campaign_dir: Path, trials: list[dict[str, Any]]) -> None:
                 (folder / "trial.json").unlink()
 
 
-def _retain(cfg: PipelineConfig, store: Store, maximize: bool, log: logging.Logger) -> None:
+def _retain(cfg: PipelineConfig, store: Store, log: logging.Logger) -> None:
     if cfg.selection.keep_weights == "all":
         return
-    gone = apply_retention(store, cfg.campaign_dir, cfg.selection.top_k, maximize)
+    gone = apply_retention(store, cfg.campaign_dir, cfg.selection.top_k)
     if gone:
         log.info("retention: deleted the weights of %d trial(s) outside the top %d", len(gone), cfg.selection.top_k)

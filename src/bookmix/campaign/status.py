@@ -12,29 +12,18 @@ from typing import Any
 
 from bookmix.campaign.lock import is_running
 from bookmix.campaign.retention import disk_usage
-from bookmix.campaign.store import Store
-from bookmix.errors import BookmixError
-
-DB = "campaign.sqlite"
-
-
-def open_store(campaign_dir: str | Path) -> Store:
-    campaign_dir = Path(campaign_dir)
-    if not (campaign_dir / DB).exists():
-        raise BookmixError(f"{campaign_dir}: not a campaign folder (no {DB}); start one with `bookmix run PIPELINE.yaml`")
-    return Store(campaign_dir / DB, readonly=True)
+from bookmix.campaign.store import open_campaign
 
 
 def campaign_status(campaign_dir: str | Path, top: int = 5) -> dict[str, Any]:
     """Trial counts by state, stages done, disk use, the best trials and the failures."""
     campaign_dir = Path(campaign_dir)
-    with open_store(campaign_dir) as store:
+    with open_campaign(campaign_dir) as store:
         counts = store.counts()
         trials = store.trials()
-        stages = [r["name"] for r in store.conn.execute("SELECT name FROM stages ORDER BY finished_at")]
-    maximize = maximizes(campaign_dir)
-    done = [t for t in trials if t["state"] == "completed" and t["objective"] is not None]
-    done.sort(key=lambda t: t["objective"], reverse=maximize)
+        stages = store.stages()
+        objective = store.objective()
+        done = store.ranked() if objective else []
     trials_dir = campaign_dir / "trials"
     return {
         "campaign": str(campaign_dir),
@@ -42,6 +31,7 @@ def campaign_status(campaign_dir: str | Path, top: int = 5) -> dict[str, Any]:
         "trials": counts,
         "total": sum(counts.values()),
         "stages": stages,
+        "objective": objective,
         "disk": {
             "total_bytes": disk_usage(campaign_dir),
             "trials_bytes": disk_usage(trials_dir) if trials_dir.exists() else 0,
@@ -54,38 +44,9 @@ def campaign_status(campaign_dir: str | Path, top: int = 5) -> dict[str, Any]:
     }
 
 
-def _suite(campaign_dir: str | Path):
-    """The eval suite the resolved pipeline names, or None when it cannot be read."""
-    try:
-        import yaml
-
-        from bookmix.evals.suite import Suite
-
-        resolved = yaml.safe_load((Path(campaign_dir) / "pipeline.yaml").read_text(encoding="utf-8"))
-        suite = resolved["eval"]["suite"]
-        return Suite.from_dict(suite) if isinstance(suite, dict) else Suite.load(suite)
-    except Exception:
-        return None
-
-
-def maximizes(campaign_dir: str | Path) -> bool:
-    """The objective's direction, from the suite the resolved pipeline names (maximise when unknown)."""
-    suite = _suite(campaign_dir)
-    return suite is None or suite.objective.direction == "maximize"
-
-
-def objective_weights(campaign_dir: str | Path) -> dict[str, float] | None:
-    """The objective's terms (metric → weight) from the suite the resolved pipeline names (None when unknown)."""
-    suite = _suite(campaign_dir)
-    return None if suite is None else dict(suite.objective.weights)
-
-
-_maximize = maximizes  # the name the analysis room's loader imports
-
-
 def results_table(campaign_dir: str | Path) -> list[dict[str, Any]]:
     """One row per trial: ids, seed, stage, state, timings, objective and one column per metric (``m:<name>``)."""
-    with open_store(campaign_dir) as store:
+    with open_campaign(campaign_dir) as store:
         trials = store.trials()
         metrics = store.all_metrics()
     names = sorted({n for m in metrics.values() for n in m})

@@ -1,8 +1,14 @@
-"""The results store: one SQLite file (WAL) per campaign, written only by the driver.
+"""The results store: one SQLite file (WAL) per campaign, written only by the driver, and the campaign's read side.
 
 Tables: recipes, trials (state machine pending → running → completed | failed | diverged), metrics with standard
-errors, curves, artifacts, and stages (which whole stages are done, for resume). Recording a result is one
-transaction keyed by trial id, so a result recorded twice (a resume racing a late worker) still appears once.
+errors, curves, artifacts, stages (which whole stages are done, for resume) and meta (the objective's name and
+direction, recorded when the campaign starts). Recording a result is one transaction keyed by trial id, so a result
+recorded twice (a resume racing a late worker) still appears once.
+
+Everything that reads a campaign (status, the analysis' loader, the report) reads it through here: ``open_campaign``
+(read-only, safe while the driver runs), ``records()`` (objectives oriented higher-is-better by the recorded
+direction, so a suite file moved after the campaign changes nothing), ``stages()``, ``all_artifacts()``,
+``curve_rows()`` and ``library_path()``.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bookmix.campaign.spec import STATES, TrialResult, TrialSpec
-from bookmix.errors import BookmixError
+from bookmix.errors import BookmixError, ConfigError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS recipes (
@@ -42,7 +48,19 @@ CREATE TABLE IF NOT EXISTS artifacts (
 CREATE TABLE IF NOT EXISTS stages (
     name TEXT PRIMARY KEY, finished_at REAL, info TEXT
 );
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY, value TEXT NOT NULL
+);
 """
+
+DB = "campaign.sqlite"
+"""The results database's name inside a campaign folder."""
+
+ANALYSED_STAGES = ("search", "replicate")
+"""The stages whose trials describe the recipe space; verification trials compare one proposal with baselines and
+would bias the book effects towards the proposal's books."""
+HOLDOUT_STAGES = ("oos",)
+"""Trained like search trials but never fitted: the analysis predicts them (the out-of-sample check)."""
 
 
 class Store:
@@ -226,34 +244,112 @@ class Store:
         rows = self.conn.execute("SELECT kind, path FROM artifacts WHERE trial_id=?", (trial_id,))
         return {r["kind"]: r["path"] for r in rows}
 
-    def records(self, stages: Iterable[str] | None = None) -> list[dict[str, Any]]:
-        """Completed trials as the plain dicts the analysis reads: {trial_id, recipe, seed, stage, objective,
-        objective_stderr, metrics: {name: value}}."""
+    def all_artifacts(self) -> dict[str, dict[str, str]]:
+        """trial id → {kind → path} for every trial with artifacts."""
+        out: dict[str, dict[str, str]] = {}
+        for r in self.conn.execute("SELECT trial_id, kind, path FROM artifacts"):
+            out.setdefault(r["trial_id"], {})[r["kind"]] = r["path"]
+        return out
+
+    def curve_rows(self, names: Iterable[str], trial_ids: Iterable[str] | None = None) -> list[tuple]:
+        """(trial_id, name, step, tokens, value) of the named curves, sorted by trial, name and step; plain tuples
+        (a sqlite3.Row per point costs seconds over a 1000-trial campaign)."""
+        names = tuple(names)
+        cur = self.conn.cursor()
+        cur.row_factory = None
+        sql = f"SELECT trial_id, name, step, tokens, value FROM curves WHERE name IN ({','.join('?' * len(names))})"
+        order = " ORDER BY trial_id, name, step"
+        if trial_ids is None:
+            return cur.execute(sql + order, names).fetchall()
+        ids, rows = list(trial_ids), []
+        for i in range(0, len(ids), 500):  # SQLite caps bound parameters; each chunk holds whole trials
+            chunk = ids[i : i + 500]
+            rows += cur.execute(
+                sql + f" AND trial_id IN ({','.join('?' * len(chunk))})" + order, (*names, *chunk)
+            ).fetchall()
+        return rows
+
+    def library_path(self) -> str | None:
+        """The library the campaign's trials read (from the first trial's spec); None before any trial is planned."""
+        row = self.conn.execute("SELECT spec FROM trials ORDER BY rowid LIMIT 1").fetchone()
+        return json.loads(row["spec"]).get("library") if row else None
+
+    def records(self, stages: Iterable[str] | None = None, oriented: bool = True) -> list[dict[str, Any]]:
+        """Completed trials as the plain dicts the analysis reads: {trial_id, recipe, seed, stage, round, objective,
+        objective_stderr, metrics: {name: value}}. ``oriented``: objectives turned higher-is-better by the direction
+        recorded when the campaign started (losses negated), trials without an objective left out."""
+        stages = None if stages is None else set(stages)
+        negate = oriented and not self.objective(required=True)["maximize"]
         recipes = {r["id"]: r for r in self.recipes()}
         metrics = self.all_metrics()
         out = []
         for t in self.conn.execute("SELECT * FROM trials WHERE state='completed' ORDER BY rowid"):
-            if stages is not None and t["stage"] not in stages:
+            if (stages is not None and t["stage"] not in stages) or (oriented and t["objective"] is None):
                 continue
-            recipe = recipes.get(t["recipe_id"]) or json.loads(t["spec"])["recipe"]
+            objective = t["objective"]
             out.append(
                 {
                     "trial_id": t["id"],
-                    "recipe": recipe,
+                    "recipe": recipes.get(t["recipe_id"]) or json.loads(t["spec"])["recipe"],
                     "seed": t["seed"],
                     "stage": t["stage"],
                     "round": t["round"],
-                    "objective": t["objective"],
+                    "objective": -objective if negate and objective is not None else objective,
                     "objective_stderr": t["objective_stderr"],
                     "metrics": metrics.get(t["id"], {}),
                 }
             )
         return out
 
+    def ranked(self) -> list[dict[str, Any]]:
+        """Completed trials with an objective, best first by the campaign's recorded direction. Transfer trials are
+        left out: they train other model sizes, whose objectives are not comparable with the campaign's."""
+        rows = [t for t in self.trials()
+                if t["state"] == "completed" and t["objective"] is not None and t["stage"] != "transfer"]  # fmt: skip
+        return sorted(rows, key=lambda t: t["objective"], reverse=self.objective(required=True)["maximize"])
+
+    # ---- the objective -----------------------------------------------------------------------------------------
+    def objective(self, required: bool = False) -> dict[str, Any] | None:
+        """{name, direction, weights, maximize} of the objective recorded when the campaign started; None (or, ``required``,
+        a BookmixError) when none is recorded."""
+        try:
+            row = self.conn.execute("SELECT value FROM meta WHERE key='objective'").fetchone()
+        except sqlite3.OperationalError:  # a read-only database from before the meta table
+            row = None
+        if row is None:
+            if required:
+                raise BookmixError(
+                    f"{self.path}: the campaign's objective is not recorded and its suite cannot be "
+                    "read (its direction decides which trials are best)"
+                )
+            return None
+        value = json.loads(row["value"])
+        return {**value, "maximize": value["direction"] == "maximize"}
+
+    def record_objective(self, weights: dict[str, float], direction: str) -> None:
+        """Record the objective (metric → weight, direction) when the campaign starts; a resumed campaign must rank
+        by the same one."""
+        name = objective_name(weights)
+        known = self.objective()
+        if known is None:
+            with self.conn:
+                value = {"name": name, "direction": direction, "weights": dict(weights)}
+                self.conn.execute("INSERT INTO meta(key, value) VALUES ('objective', ?)", (json.dumps(value),))
+        elif (known["name"], known["direction"]) != (name, direction):
+            raise ConfigError(
+                f"eval.suite: the objective is {name} ({direction}) but {self.path.parent} started with "
+                f"{known['name']} ({known['direction']}); restore the suite's objective or start a new "
+                "campaign (campaign.out)"
+            )
+
     # ---- stages ------------------------------------------------------------------------------------------------
     def stage_done(self, name: str) -> dict[str, Any] | None:
         row = self.conn.execute("SELECT info FROM stages WHERE name=?", (name,)).fetchone()
         return json.loads(row["info"] or "{}") if row else None
+
+    def stages(self) -> list[str]:
+        """Names of the finished stages, in the order they finished."""
+        return [r["name"] for r in self.conn.execute("SELECT name FROM stages ORDER BY finished_at")]
 
     def finish_stage(self, name: str, info: dict[str, Any] | None = None) -> None:
         with self.conn:
@@ -261,3 +357,66 @@ class Store:
                 "INSERT OR REPLACE INTO stages(name, finished_at, info) VALUES (?,?,?)",
                 (name, time.time(), json.dumps(info or {}, sort_keys=True)),
             )
+
+
+def objective_name(weights: dict[str, float]) -> str:
+    """The objective's name: its one metric, or the weighted sum (``0.5·mc/acc + 0.5·heldout/bpb``)."""
+    return next(iter(weights)) if len(weights) == 1 else " + ".join(f"{w:g}·{m}" for m, w in weights.items())
+
+
+def open_campaign(campaign_dir: str | Path) -> Store:
+    """A campaign's results store, read-only (safe while the driver runs). A campaign from before the objective was
+    recorded gets it once, from the suite its pipeline.yaml names."""
+    campaign_dir = Path(campaign_dir)
+    if not (campaign_dir / DB).exists():
+        raise BookmixError(
+            f"{campaign_dir}: not a campaign folder (no {DB}); start one with `bookmix run PIPELINE.yaml`"
+        )
+    store = Store(campaign_dir / DB, readonly=True)
+    if store.objective() is None:
+        store.close()
+        _migrate_objective(campaign_dir)
+        store = Store(campaign_dir / DB, readonly=True)
+    return store
+
+
+def _migrate_objective(campaign_dir: Path) -> None:
+    """Fill the meta table of an older campaign from its suite (once: later opens read the recorded direction)."""
+    from bookmix.evals.suite import Suite
+    from bookmix.utils.io import read_yaml
+
+    try:
+        suite = (read_yaml(campaign_dir / "pipeline.yaml") or {})["eval"]["suite"]
+        objective = (Suite.from_dict(suite) if isinstance(suite, dict) else Suite.load(suite)).objective
+    except (BookmixError, KeyError, TypeError):
+        return  # unknown: records() and ranked() say so when asked
+    try:
+        with Store(campaign_dir / DB) as store:
+            store.record_objective(objective.weights, objective.direction)
+    except sqlite3.Error:  # a read-only copy of the campaign: nothing can be recorded
+        return
+
+
+def objective_weights(campaign_dir: str | Path) -> dict[str, float] | None:
+    """The objective's terms (metric → weight) as the campaign recorded them; None when unknown."""
+    with open_campaign(campaign_dir) as store:
+        return (store.objective() or {}).get("weights")
+
+
+def load_campaign(
+    campaign_dir: str | Path, library: str | Path | None = None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Any]:
+    """(search records, out-of-sample records, the campaign's Library or None when it has moved) for the analysis;
+    records oriented higher-is-better. ``library``: the library folder to open instead of the campaign's own."""
+    campaign_dir = Path(campaign_dir)
+    with open_campaign(campaign_dir) as store:
+        records = store.records(ANALYSED_STAGES)
+        holdout = store.records(HOLDOUT_STAGES)
+        lib_path = library or store.library_path()
+    if not records:
+        raise BookmixError(f"{campaign_dir}: no completed search trial to analyse (see `bookmix status`)")
+    if library is None and not (lib_path and Path(lib_path).exists()):
+        return records, holdout, None
+    from bookmix.library import Library
+
+    return records, holdout, Library.open(lib_path)

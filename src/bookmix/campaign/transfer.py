@@ -23,7 +23,7 @@ import numpy as np
 from bookmix.campaign.spec import TrialSpec
 from bookmix.campaign.store import Store
 from bookmix.config import PipelineConfig, TransferArm
-from bookmix.errors import BookmixError, ConfigError
+from bookmix.errors import BookmixError, ConfigError, field_error
 from bookmix.utils.io import atomic_write_json
 
 STAGE = "transfer"
@@ -57,7 +57,7 @@ def arm_setting(cfg: PipelineConfig, arm: TransferArm, vocab_size: int, where: s
     """(model dict, TrainConfig) of an arm; an unknown preset or a bad field fails naming ``where``."""
     from pydantic import ValidationError
 
-    from bookmix.config import ModelSection, format_validation_error
+    from bookmix.config import ModelSection
     from bookmix.training.config import TrainConfig
 
     preset = arm.preset or cfg.model.preset
@@ -65,14 +65,13 @@ def arm_setting(cfg: PipelineConfig, arm: TransferArm, vocab_size: int, where: s
     try:
         model = ModelSection(preset=preset, overrides=overrides).resolve(vocab_size).to_dict()
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, f"{where}.")) from None
+        raise ConfigError(field_error(exc, where)) from None
     except (ValueError, TypeError, BookmixError) as exc:
         raise ConfigError(f"{where}: {exc}") from None
     try:
         train = TrainConfig.model_validate({**cfg.train.model_dump(), **arm.train})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ConfigError(f"{where}.train.{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+        raise ConfigError(field_error(exc, f"{where}.train")) from None
     return model, train
 
 
@@ -113,13 +112,6 @@ def plan_transfer(cfg: PipelineConfig, recipes: list[dict[str, Any]], vocab_size
     return out
 
 
-def _records(store: Store, maximize: bool, stages: tuple[str, ...] | None) -> list[dict[str, Any]]:
-    """Completed trials, objective oriented higher-is-better (the one place this module reads the campaign's trials)."""
-    from bookmix.campaign.runner import oriented_records
-
-    return oriented_records(store, maximize, stages)
-
-
 def _ranking(records: list[dict[str, Any]]) -> list[str]:
     """Recipe ids by mean (oriented) objective over their search trials, best first."""
     by: dict[str, list[float]] = {}
@@ -138,14 +130,14 @@ def arm_cost(spec: TrialSpec) -> float:
 
 
 def transfer_stage(
-    cfg: PipelineConfig, lib, store: Store, executor, progress, log: logging.Logger, maximize: bool, run_trials
+    cfg: PipelineConfig, lib, store: Store, executor, progress, log: logging.Logger, run_trials
 ) -> Path:  # noqa: ANN001 - the runner's objects; fmt: skip
     """Choose, train, compare; writes ``<campaign>/transfer.json`` and labels findings.json. Resumable."""
     from bookmix.analysis.transfer import TransferRow, compare_proxies, summary_sentence, transfer_report
 
     t = cfg.transfer
     name = "transfer:recipes"
-    search = _records(store, maximize, ("search", "replicate"))
+    search = store.records(("search", "replicate"))
     if store.stage_done(name) is None:
         if not search:
             raise BookmixError(f"{cfg.campaign_dir}: transfer: no completed search trial to transfer "
@@ -171,7 +163,7 @@ def transfer_stage(
     )
     run_trials(executor, store, specs, progress)
 
-    scores = {r["trial_id"]: r["objective"] for r in _records(store, maximize, None)}
+    scores = {r["trial_id"]: r["objective"] for r in store.records()}
 
     def arm_scores(arm: str) -> dict[str, list[float]]:
         out: dict[str, list[float]] = {}
@@ -185,7 +177,7 @@ def transfer_stage(
         raise BookmixError(f"transfer: only {len(target)} recipe(s) trained at the target; see `bookmix status`")
     findings_path = cfg.campaign_dir / "findings.json"
     found = _read_json(findings_path) if findings_path.exists() else None
-    at_target = _target_findings(cfg, lib, store, maximize, plans["target"], log) if found else None
+    at_target = _target_findings(cfg, lib, store, plans["target"], log) if found else None
     reports, sentences, costs = {}, [], {}
     for arm in plans:
         if arm == "target":
@@ -230,14 +222,14 @@ def _read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _target_findings(cfg: PipelineConfig, lib, store: Store, maximize: bool, specs: list[TrialSpec],
+def _target_findings(cfg: PipelineConfig, lib, store: Store, specs: list[TrialSpec],
                      log: logging.Logger) -> dict[str, Any] | None:  # fmt: skip
     """The same analysis fitted on the target's trials alone (no reliability splits, no proposal): the effects each
     campaign finding is checked against. None (logged) when those few trials cannot be analysed."""
     from bookmix.analysis import AnalysisConfig, analyze
 
     ids = {s.trial_id for s in specs}
-    records = [r for r in _records(store, maximize, None) if r["trial_id"] in ids]
+    records = [r for r in store.records() if r["trial_id"] in ids]
     try:
         f = analyze(records, lib, AnalysisConfig(splits=0, propose=False, seed=cfg.seeds.seeds[0]))
     except (ValueError, BookmixError, np.linalg.LinAlgError) as exc:
@@ -283,36 +275,36 @@ def run_transfer(campaign: str | Path, show_progress: bool = True, executor: str
     from bookmix.campaign.executors import make_executor
     from bookmix.campaign.lock import CampaignLock
     from bookmix.campaign.progress import CampaignProgress
-    from bookmix.campaign.runner import DB, _logger, _retain, run_trials
-    from bookmix.config import TransferSection, format_validation_error, load_pipeline
-    from bookmix.evals.suite import Suite
+    from bookmix.campaign.runner import _logger, _retain, run_trials
+    from bookmix.campaign.store import DB, open_campaign
+    from bookmix.config import TransferSection, load_pipeline
     from bookmix.library import Library
 
     campaign = Path(campaign)
     if not (campaign / DB).is_file() or not (campaign / "pipeline.yaml").is_file():
         raise BookmixError(f"{campaign}: not a campaign folder (no {DB} and pipeline.yaml)")
+    open_campaign(campaign).close()  # an older campaign gets its objective recorded once, from its suite
     cfg = load_pipeline(campaign / "pipeline.yaml")
     from pydantic import ValidationError
 
     try:
         section = TransferSection.model_validate({**cfg.transfer.model_dump(), **overrides, "enabled": True})
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, "transfer.")) from None
+        raise ConfigError(field_error(exc, "transfer")) from None
     cfg.transfer = section
     with CampaignLock(campaign):
         log, handler = _logger(campaign)
         store = Store(campaign / DB)
         try:
             lib = Library.open(cfg.library_dir)
-            maximize = Suite.load(cfg.suite_path).objective.direction == "maximize"
             model = cfg.trial_model(lib.vocab_size)
             progress = CampaignProgress(cfg, model, lib, enabled=show_progress)
             ex = make_executor(executor or cfg.executor.kind, store, cfg.executor, log,
                                lambda spec, res: progress.done(spec, res))  # fmt: skip
             with progress:
-                out = transfer_stage(cfg, lib, store, ex, progress, log, maximize, run_trials)
+                out = transfer_stage(cfg, lib, store, ex, progress, log, run_trials)
                 progress.finish()
-            _retain(cfg, store, maximize, log)
+            _retain(cfg, store, log)
             return out
         finally:
             store.close()

@@ -29,10 +29,9 @@ def analyze(
     """Noise floor, book and factor effects with intervals, their cross-validated validity, and a proposal."""
     from bookmix.analysis import AnalysisConfig
     from bookmix.analysis import analyze as run_analysis
-    from bookmix.analysis.load import load_campaign_holdout
-    from bookmix.campaign.status import objective_weights
+    from bookmix.campaign.store import load_campaign, objective_weights
 
-    records, holdout, library = load_campaign_holdout(campaign)
+    records, holdout, library = load_campaign(campaign)
     config = AnalysisConfig(seed=seed, top=top, objective_weights=objective_weights(campaign))
     with console.status(f"analysing {len(records)} trials"):
         findings = run_analysis(records, library, config, holdout=holdout or None)

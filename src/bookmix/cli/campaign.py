@@ -98,7 +98,9 @@ def status(
     d = st["disk"]
     console.print(f"disk: {human_bytes(d['total_bytes'])} ({human_bytes(d['trials_bytes'])} in trials, weights kept for {d['weights_kept']})")
     if st["best"]:
-        table = Table("trial", "recipe", "seed", "stage", "objective", "± stderr", title="best trials")
+        obj = st["objective"]
+        table = Table("trial", "recipe", "seed", "stage", "objective", "± stderr",
+                      title=f"best trials by {obj['name']} ({obj['direction']})")
         for b in st["best"]:
             err = "" if b["objective_stderr"] is None else f"{b['objective_stderr']:.4g}"
             table.add_row(b["id"], b["recipe_id"], str(b["seed"]), b["stage"], f"{b['objective']:.4g}", err)

@@ -265,9 +265,14 @@ def learn_weights_cmd(
 ) -> None:
     """Which per-book signals predict a better model in this campaign's trials: weights, their standard errors, the
     leave-one-out R², and the score expression for `library select --by`."""
-    from bookmix.analysis.book_quality import weights_from_campaign
+    from bookmix.analysis.book_quality import weights_from_records
+    from bookmix.campaign.store import load_campaign
+    from bookmix.errors import BookmixError
 
-    w = weights_from_campaign(campaign, signals, library)
+    records, _, lib = load_campaign(campaign, library)
+    if lib is None:
+        raise BookmixError(f"{campaign}: the campaign's library is not where it was; pass --library")
+    w = weights_from_records(records, lib, signals)
     expr = w.expression(min_z)
     if json_out:
         print_json({**w.to_dict(), "expression": expr})

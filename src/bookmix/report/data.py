@@ -18,12 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from bookmix.campaign.store import DB, Store, load_campaign, objective_weights, open_campaign
 from bookmix.errors import BookmixError
 from bookmix.report.downsample import MAX_POINTS, downsample
 from bookmix.report.forecast_table import DEVICES, forecast_table
 from bookmix.report.leaderboard import leaderboard
+from bookmix.utils.io import read_yaml
 
-DB = "campaign.sqlite"
 PAYLOAD_VERSION = 1
 
 CURVE_NAMES = ("loss", "heldout_loss")
@@ -45,32 +46,21 @@ ERROR_CHARS = 300
 # ---- the campaign's settings -------------------------------------------------------------------------------------
 def _pipeline(campaign_dir: Path) -> dict[str, Any]:
     path = campaign_dir / "pipeline.yaml"
-    if not path.exists():
-        return {}
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise BookmixError(f"{path}: not readable YAML ({exc})".splitlines()[0]) from None
+    data = read_yaml(path) if path.exists() else None
     return data if isinstance(data, dict) else {}
 
 
-def objective_of(pipeline: dict[str, Any]) -> dict[str, Any]:
-    """{label, direction, maximize} of the campaign's objective (maximise, unnamed, when the suite is unknown)."""
-    from bookmix.evals.suite import Suite
-
-    suite = (pipeline.get("eval") or {}).get("suite")
-    try:
-        loaded = Suite.from_dict(suite) if isinstance(suite, dict) else Suite.load(suite) if suite else None
-    except BookmixError:
-        loaded = None
-    if loaded is None:
-        return {"label": "objective", "direction": "maximize", "maximize": True, "known": False}
-    weights = loaded.objective.weights
-    label = next(iter(weights)) if len(weights) == 1 else " + ".join(f"{w:g}·{m}" for m, w in weights.items())
-    direction = loaded.objective.direction
-    return {"label": label, "direction": direction, "maximize": direction == "maximize", "known": True}
+def objective_of(store: Store) -> dict[str, Any]:
+    """{label, direction, maximize, known} of the objective the campaign recorded when it started."""
+    recorded = store.objective()
+    if recorded is None:  # an older campaign whose suite cannot be read: shown as measured, said to be unknown
+        return {"label": "objective", "direction": "unknown", "maximize": True, "known": False}
+    return {
+        "label": recorded["name"],
+        "direction": recorded["direction"],
+        "maximize": recorded["maximize"],
+        "known": True,
+    }
 
 
 # ---- pieces read from the store ----------------------------------------------------------------------------------
@@ -90,25 +80,13 @@ def _num(x: float | None) -> float | None:
 
 
 def read_curves(
-    conn, trial_ids: list[str] | None = None, names: tuple[str, ...] = CURVE_NAMES, max_points: int = MAX_POINTS
+    store: Store, trial_ids: list[str] | None = None, names: tuple[str, ...] = CURVE_NAMES, max_points: int = MAX_POINTS
 ) -> dict[str, dict]:
     """trial id → {curve name → {"x": tokens (or steps), "y": values, "x_is": "tokens"|"step"}}, thinned.
 
     Every trial's curves, or only those of ``trial_ids``.
     """
-    marks = ",".join("?" * len(names))
-    cur = conn.cursor()
-    cur.row_factory = None  # plain tuples: a sqlite3.Row per point costs seconds over a 1000-trial campaign
-    sql = f"SELECT trial_id, name, step, tokens, value FROM curves WHERE name IN ({marks})"
-    order = " ORDER BY trial_id, name, step"
-    if trial_ids is None:
-        rows = cur.execute(sql + order, names).fetchall()
-    else:
-        rows = []
-        for i in range(0, len(trial_ids), 500):  # SQLite caps bound parameters; each chunk holds whole trials
-            chunk = list(trial_ids[i : i + 500])
-            ids = ",".join("?" * len(chunk))
-            rows += cur.execute(sql + f" AND trial_id IN ({ids})" + order, (*names, *chunk)).fetchall()
+    rows = store.curve_rows(names, trial_ids)
     if not rows:
         return {}
     trial = np.array([r[0] for r in rows], dtype=object)
@@ -130,7 +108,7 @@ def read_curves(
 
 
 def cached_curves(
-    conn, trials: list[dict[str, Any]], cache: dict[str, tuple] | None, max_points: int = MAX_POINTS
+    store: Store, trials: list[dict[str, Any]], cache: dict[str, tuple] | None, max_points: int = MAX_POINTS
 ) -> dict[str, dict]:
     """Curves of every trial, re-reading only what may have changed since ``cache`` was filled (None: no cache).
 
@@ -138,10 +116,10 @@ def cached_curves(
     running, and any whose state or finish time moved (a retry), are read again.
     """
     if cache is None:
-        return read_curves(conn, max_points=max_points)
+        return read_curves(store, max_points=max_points)
     key = {str(t["id"]): (t["state"], t["finished_at"], max_points) for t in trials}
     stale = [tid for tid, k in key.items() if tid not in cache or cache[tid][0] != k or k[0] in ("pending", "running")]
-    fresh = read_curves(conn, trial_ids=stale, max_points=max_points) if stale else {}
+    fresh = read_curves(store, trial_ids=stale, max_points=max_points) if stale else {}
     for tid in stale:
         cache[tid] = (key[tid], fresh.get(tid))
     for tid in [t for t in cache if t not in key]:
@@ -258,15 +236,12 @@ def read_findings(campaign_dir: Path, analyze: bool, n_completed_search: int) ->
     try:
         from bookmix.analysis import AnalysisConfig
         from bookmix.analysis import analyze as run_analysis
-        from bookmix.analysis.load import load_campaign
     except ImportError:
         return None, "none", "findings: the analysis is not installed (pip install 'bookmix[analysis]')"
     try:
-        records, library = load_campaign(campaign_dir)
+        records, _, library = load_campaign(campaign_dir)
         # 100 bootstrap draws (not the analysis stage's 200): a live view is refreshed often and its intervals
         # are provisional anyway; the analysis stage's findings.json replaces them when it runs.
-        from bookmix.campaign.status import objective_weights
-
         config = AnalysisConfig(n_boot=100, propose=True, objective_weights=objective_weights(campaign_dir))
         findings = run_analysis(records, library, config).to_dict()
     except (BookmixError, ValueError, np.linalg.LinAlgError) as exc:
@@ -387,25 +362,18 @@ def collect(
     dict kept between calls (the live server's) so that finished trials' curves are read only once.
     """
     from bookmix.campaign.lock import is_running
-    from bookmix.campaign.store import Store
 
     campaign_dir = Path(campaign_dir)
-    if not (campaign_dir / DB).exists():
-        raise BookmixError(
-            f"{campaign_dir}: not a campaign folder (no {DB}); start one with `bookmix run PIPELINE.yaml`"
-        )
-    token = fingerprint(campaign_dir)
-    pipeline = _pipeline(campaign_dir)
-    objective = objective_of(pipeline)
-    with Store(campaign_dir / DB, readonly=True) as store:
+    with open_campaign(campaign_dir) as store:  # a BookmixError naming the folder when it is not a campaign
+        token = fingerprint(campaign_dir)
+        objective = objective_of(store)
         trials = store.trials()
         counts = store.counts()
         recipes = {r["id"]: r for r in store.recipes() if "id" in r}
-        stages = [r["name"] for r in store.conn.execute("SELECT name FROM stages ORDER BY finished_at")]
-        curves = cached_curves(store.conn, trials, curve_cache, max_curve_points)
-        artifacts: dict[str, dict[str, str]] = {}
-        for r in store.conn.execute("SELECT trial_id, kind, path FROM artifacts"):
-            artifacts.setdefault(r[0], {})[r[1]] = r[2]
+        stages = store.stages()
+        curves = cached_curves(store, trials, curve_cache, max_curve_points)
+        artifacts = store.all_artifacts()
+    pipeline = _pipeline(campaign_dir)
 
     first_spec = json.loads(trials[0]["spec"]) if trials else {}
     for t in trials:  # a trial's recipe is in its spec even when the recipes table lacks it (hand-added trials)

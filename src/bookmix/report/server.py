@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from bookmix.campaign.store import open_campaign
 from bookmix.errors import BookmixError
-from bookmix.report.data import DB, collect, fingerprint
+from bookmix.report.data import collect, fingerprint
 from bookmix.report.html import payload_json, render_html
 
 log = logging.getLogger(__name__)
@@ -55,8 +56,7 @@ class LiveReport:
         analyze_every: float = ANALYZE_EVERY_S,
     ) -> None:
         self.campaign_dir = Path(campaign_dir)
-        if not (self.campaign_dir / DB).exists():
-            raise BookmixError(f"{self.campaign_dir}: not a campaign folder (no {DB}); start one with `bookmix run`")
+        open_campaign(self.campaign_dir).close()  # a BookmixError naming the folder when it is not a campaign
         self.analyze = analyze
         self.min_interval = min_interval
         self.analyze_every = analyze_every

@@ -58,7 +58,8 @@ function plot(id, traces, layout) {
 }
 function objectiveLabel() {
   const o = state.data.campaign.objective;
-  return `${o.label} (${o.direction === "maximize" ? "higher" : "lower"} is better)`;
+  const sense = { maximize: "higher is better", minimize: "lower is better" }[o.direction] || "direction unknown";
+  return `${o.label} (${sense})`;
 }
 
 // ---- overview -----------------------------------------------------------------------------------------------------
