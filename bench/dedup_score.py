@@ -50,7 +50,9 @@ def main() -> None:
     from bookmix.library.clean import clean
     from bookmix.library.dedup import dedup
     from bookmix.library.score import score
-    from bookmix.library.testing import dedup_quality, drop_words, ocr_noise, with_preface
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' builders (support/)
+    from support.library import dedup_quality, drop_words, ocr_noise, with_preface
 
     with open(args.books / "catalog.csv", encoding="utf-8") as fh:
         rows = sorted(csv.DictReader(fh), key=lambda r: int(r["bytes"]))

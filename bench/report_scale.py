@@ -1,7 +1,7 @@
 """Scale of the dashboard: a 1000-trial campaign's report — file size and render time in headless Chromium.
 
 Makes a synthetic campaign (real results store, made-up results, 300 logged points per curve) with
-``bookmix.report.testing.make_campaign``, builds the report and opens it in Debian's Chromium through Playwright.
+``make_campaign`` of tests/support/campaign.py, builds the report and opens it in Debian's Chromium through Playwright.
 Prints: payload size with and without curve thinning, file size, collect/build time, and the page's load-to-rendered
 time against a baseline page run in the same browser (the same inline Plotly bundle drawing one small chart), so the
 ratio says what the dashboard itself costs over loading Plotly. Target (issue 10): < 3 s and < 10 MB.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -68,7 +69,9 @@ def main() -> None:
 
     from bookmix.report import build_report, collect
     from bookmix.report.html import payload_json, plotly_js
-    from bookmix.report.testing import make_campaign
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' builders (support/)
+    from support.campaign import make_campaign
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="bookmix_report_scale_"))
     recipes = int(round(args.trials / 1.25))  # a quarter of the recipes get a second seed

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from bookmix.campaign.designs import baseline_recipes
-from bookmix.library.testing import make_library
 from bookmix.recipes import Recipe
+from support.library import make_library
 
 
 def test_baselines_copy_the_proposals_reading_settings(tmp_path):

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bookmix.library.testing import make_library
 from bookmix.models.config import ModelConfig
 from bookmix.training.device import torch_threads
+from support.library import make_library
 
 PLACES = ["garden", "harbour", "mill", "forest", "market", "tower", "river", "chapel", "field", "cellar"]
 THINGS = ["lantern", "letter", "basket", "knife", "ring", "map", "coat", "bell"]

@@ -12,7 +12,7 @@ from bookmix.recipes.recipe import Recipe, save_recipes
 
 
 def test_recipe_tokens_come_from_its_stream(tmp_path, capsys):
-    from bookmix.library.testing import make_library
+    from support.library import make_library
 
     rng = np.random.default_rng(0)
     words = ["ship", "sea", "king", "queen", "the", "of", "and", "a", "storm", "castle", "wave", "crown"]

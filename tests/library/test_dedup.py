@@ -12,7 +12,7 @@ import pytest
 
 from bookmix.library import Library, ingest
 from bookmix.library.clean import clean
-from bookmix.library.testing import dedup_quality, drop_words, make_library, ocr_noise, with_preface
+from support.library import dedup_quality, drop_words, make_library, ocr_noise, with_preface
 
 pytest.importorskip("datasketch")
 

@@ -7,7 +7,7 @@ import pytest
 
 from bookmix.errors import BookmixError
 from bookmix.library import Book, Library
-from bookmix.library.testing import make_library
+from support.library import make_library
 
 from .helpers import RU_WORDS, prose
 

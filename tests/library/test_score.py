@@ -19,8 +19,8 @@ import pytest
 from bookmix.library import Library
 from bookmix.library.score import ocr_noise, read_windows, repetition, score, window_starts
 from bookmix.library.select import select_top
-from bookmix.library.testing import make_library
-from bookmix.library.testing import ocr_noise as make_ocr_noise
+from support.library import make_library
+from support.library import ocr_noise as make_ocr_noise
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 

@@ -133,7 +133,7 @@ def topic_texts(n: int, seed: int = 0, words: int = 600) -> list[str]:
 @pytest.fixture(scope="session")
 def small_lib(tmp_path_factory):
     """A real library of 14 books (two topics, years 1800..1813), 3 of them held out."""
-    from bookmix.library.testing import make_library
+    from support.library import make_library
 
     root = tmp_path_factory.mktemp("recipes_lib")
     return make_library(root, topic_texts(14), holdout=0.2, year=[1800 + i for i in range(14)])

@@ -199,7 +199,7 @@ def test_book_lookup_on_a_big_table_names_the_bad_book():
 
 
 def test_designs_do_not_depend_on_ingest_order(tmp_path):
-    from bookmix.library.testing import make_library
+    from support.library import make_library
 
     from .conftest import topic_texts
 

@@ -21,7 +21,7 @@ BOOKS = 14
 @pytest.fixture
 def fresh_lib(tmp_path):
     """A new library for each test: clustering writes the catalog, so no test sees another's labels."""
-    from bookmix.library.testing import make_library
+    from support.library import make_library
 
     return make_library(tmp_path / "lib", topic_texts(BOOKS), holdout=0.2)
 

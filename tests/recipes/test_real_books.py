@@ -17,7 +17,7 @@ CHARS = 60_000  # the opening of each book: enough text for unigram counts, smal
 
 @pytest.fixture(scope="module")
 def real_lib(shared_books, tmp_path_factory):
-    from bookmix.library.testing import make_library
+    from support.library import make_library
 
     with open(shared_books / "catalog.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))

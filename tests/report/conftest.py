@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bookmix.report.testing import WORDS
+from support.campaign import WORDS
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -23,7 +23,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 @pytest.fixture(scope="session")
 def small_library(tmp_path_factory) -> Path:
     """Ten made-up 'books' of word salad with titles (no real book text), ingested into a real library."""
-    from bookmix.library.testing import make_library
+    from support.library import make_library
 
     rng = np.random.default_rng(0)
     texts = {f"Tale of the {WORDS[i]} {WORDS[i + 1]}": " ".join(rng.choice(WORDS, 800)) for i in range(10)}
@@ -32,7 +32,7 @@ def small_library(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def campaign(tmp_path_factory, small_library) -> Path:
-    from bookmix.report.testing import make_campaign
+    from support.campaign import make_campaign
 
     return make_campaign(tmp_path_factory.mktemp("report") / "camp", library=small_library, recipes=24, books_per_set=3)
 

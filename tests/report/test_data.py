@@ -12,7 +12,7 @@ from bookmix.errors import BookmixError
 from bookmix.report import collect
 from bookmix.report.data import fingerprint
 from bookmix.report.downsample import MAX_POINTS
-from bookmix.report.testing import make_campaign
+from support.campaign import make_campaign
 
 from .conftest import complete_one_pending
 
@@ -147,7 +147,7 @@ def test_not_a_campaign_folder_is_a_clear_error(tmp_path):
 
 def test_bad_pipeline_yaml_names_the_file(campaign_copy):
     (campaign_copy / "pipeline.yaml").write_text("eval: [unclosed\n", encoding="utf-8")
-    with pytest.raises(BookmixError, match="pipeline.yaml: not readable YAML"):
+    with pytest.raises(BookmixError, match="pipeline.yaml: not valid YAML"):
         collect(campaign_copy)
 
 

@@ -145,6 +145,7 @@ def make_campaign(campaign_dir: str | Path, library: str | Path | None = None, s
         return 3.0 - float(np.mean([effect[b] for b in recipe["books"]])) * 2 + 0.2 * (1 - keep)
 
     with Store(campaign_dir / "campaign.sqlite") as store:
+        store.record_objective("heldout/loss", "minimize")  # as the driver does when a campaign starts
         store.add_recipes(recipes, round=0)
         specs = [spec(r, 0, "search", 0) for r in recipes]
         n_rep = int(round(shape.replicated * len(recipes)))
@@ -167,9 +168,9 @@ def make_campaign(campaign_dir: str | Path, library: str | Path | None = None, s
         findings = None
         if shape.findings and len(finished) >= 4:
             from bookmix.analysis import AnalysisConfig, analyze
-            from bookmix.analysis.load import load_campaign
+            from bookmix.campaign.store import load_campaign
 
-            records, lib = load_campaign(campaign_dir)
+            records, _, lib = load_campaign(campaign_dir)
             findings = analyze(records, lib, AnalysisConfig(n_boot=50)).to_dict()
             findings["objective_orientation"] = "negated (the suite minimises; higher is better here)"
             atomic_write_json(campaign_dir / "findings.json", findings)
