@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test demo lint bench clean
+.PHONY: setup test demo lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -17,8 +17,10 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# ruff, the type checker, then every test (tests/test_layers.py checks the import graph against DESIGN.md's layers)
 test: setup
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 demo: setup
@@ -26,6 +28,10 @@ demo: setup
 
 lint: setup
 	$(BIN)/ruff check src tests bench
+
+# mypy over the rooms listed in pyproject.toml [tool.mypy] files
+typecheck: setup
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache

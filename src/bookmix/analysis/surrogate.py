@@ -62,7 +62,7 @@ def fit_surrogate(z: np.ndarray, book_score: np.ndarray, y: np.ndarray, names: l
     try:
         import lightgbm as lgb
     except ImportError:
-        lgb = None
+        lgb = None  # type: ignore[assignment]
     if lgb is not None:
         model = lgb.LGBMRegressor(
             n_estimators=N_TREES, learning_rate=LEARNING_RATE, num_leaves=NUM_LEAVES, min_child_samples=min_leaf,

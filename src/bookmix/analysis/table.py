@@ -112,10 +112,10 @@ def from_records(records: Sequence[Mapping[str, Any]], source: str = "records") 
         obj.append(_number(rec.get("objective"), f"{where}.objective"))
         se = rec.get("objective_stderr")
         err.append(np.nan if se is None else _number(se, f"{where}.objective_stderr", allow_nan=True))
-        metrics = rec.get("metrics") or {}
-        if not isinstance(metrics, Mapping):
-            raise BookmixError(f"{where}.metrics: must map metric names to numbers, got {metrics!r}")
-        metric_rows.append(metrics)
+        rec_metrics = rec.get("metrics") or {}
+        if not isinstance(rec_metrics, Mapping):
+            raise BookmixError(f"{where}.metrics: must map metric names to numbers, got {rec_metrics!r}")
+        metric_rows.append(rec_metrics)
         books_per_trial.append(books)
         settings_rows.append(recipe_settings(recipe))
     n = len(records)

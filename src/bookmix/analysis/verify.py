@@ -20,6 +20,7 @@ claims a precision the design does not have. So every recipe is first averaged o
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import numpy as np
 from scipy import stats
@@ -48,7 +49,7 @@ def _recipes(
         raise BookmixError("baseline_objectives: no baseline recipes to compare")
     out = []
     for i, g in enumerate(groups):
-        out.append(_clean([g] if np.isscalar(g) else g, f"baseline_objectives[{i}]"))
+        out.append(_clean(cast(Sequence[float], [g] if np.isscalar(g) else g), f"baseline_objectives[{i}]"))
     return out
 
 

@@ -112,7 +112,7 @@ def chat_token_ids(tokenizer: Tokenizer) -> ChatTokens:
     ids = [tokenizer.token_to_id(t) for t in CHAT_TOKENS]
     if any(i is None for i in ids):
         raise BookmixError(f"tokenizer: has no chat tokens {', '.join(CHAT_TOKENS)} (was the model fine-tuned for chat?)")
-    return ChatTokens(*ids)
+    return ChatTokens(*[i for i in ids if i is not None])
 
 
 # ---- reading chat files ------------------------------------------------------------------------------------------------

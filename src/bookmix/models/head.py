@@ -53,7 +53,7 @@ def _bmm_into(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor, accumulate: b
 
 def _head_loss_blocks(
     x: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, block: tuple[int, int], grads: bool
-) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """(mean loss (K,), counted targets (K,), d sum-loss / dx, d sum-loss / dweight): the gradients are of each model's
     *summed* loss, which backward turns into the mean's with ``counted``."""
     K, N, _ = x.shape
@@ -74,7 +74,7 @@ def _head_loss_blocks(
             logp = torch.log_softmax(logits.float(), dim=-1)
             del logits
             total[ks] -= (logp.gather(-1, safe).squeeze(-1) * valid).sum(dim=1)
-            if not grads:
+            if grad_x is None or grad_w is None:  # no gradients wanted
                 continue
             # d(−log p_target)/d logits = softmax − one-hot, made in place of the log-probabilities. Rows of ignored
             # targets are zeroed through the narrow tensors (x's rows, the x-gradient's rows), not the V-wide one.

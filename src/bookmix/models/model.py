@@ -113,6 +113,9 @@ class Decoder(nn.Module):
 class LM(nn.Module):
     """Decoder-only language model. ``forward(idx, targets=None) -> (logits, loss | None)``."""
 
+    rope_cos: torch.Tensor  # (block_size, head_dim / 2) buffers, registered in __init__
+    rope_sin: torch.Tensor
+
     def __init__(self, cfg: ModelConfig, seed: int = 0) -> None:
         super().__init__()
         self.cfg = cfg

@@ -15,6 +15,8 @@ Shapes: activations are (K, N, C) with N = B·T tokens per model; attention regr
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -134,6 +136,9 @@ class PackedLM(nn.Module):
     so that a packed model starts exactly where the same model trained alone would.
     """
 
+    rope_cos: torch.Tensor  # buffers registered in __init__
+    rope_sin: torch.Tensor
+
     def __init__(self, cfg: ModelConfig, k: int) -> None:
         super().__init__()
         if k < 1:
@@ -182,7 +187,7 @@ class PackedLM(nn.Module):
         cos, sin = self.rope_cos[:T], self.rope_sin[:T]
         # One look-up for all K tables: model k's token t is row k·V + t of the stacked (K·V, C) table.
         offsets = torch.arange(K, device=idx.device) * V
-        embed = self.model.embed_tokens.weight
+        embed = cast(torch.Tensor, self.model.embed_tokens.weight)  # (K, V, C): a Parameter on a plain Module
         x = F.embedding((idx + offsets[:, None, None]).view(K, B * T), embed.view(K * V, C))  # (K, N, C)
         for block in self.model.layers:
             x = block(x, cos, sin)

@@ -184,7 +184,7 @@ class RecipeStream:
             if self.recipe is not None:
                 arrays["recipe_id"] = np.array(self.recipe.id)
             with atomic_open(path, "wb") as fh:
-                np.savez(fh, **arrays)
+                np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
             return
         with atomic_open(path, "w") as fh:
             fh.write("window\tsource\toffset\n")
