@@ -17,7 +17,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -33,6 +33,9 @@ from bookmix.campaign.trackers import Trackers
 from bookmix.config import PipelineConfig
 from bookmix.errors import BookmixError, ConfigError
 from bookmix.utils.io import atomic_write_json, atomic_write_text
+
+if TYPE_CHECKING:
+    from bookmix.evals.suite import Suite
 
 LOG = "campaign.log"
 
@@ -113,8 +116,9 @@ def check_probe_shelf(suite, shelf) -> None:  # noqa: ANN001 - Suite, ProbeShelf
                 "give both the same settings (langs, seed, books, people, tokens_per_book)")
 
 
-def preflight(cfg: PipelineConfig) -> None:
-    """Everything that can be checked before any work: enabled stages exist, the suite parses, the library is there."""
+def preflight(cfg: PipelineConfig) -> Suite:
+    """Everything that can be checked before any work: enabled stages exist, the suite parses (returned), the
+    library is there."""
     from bookmix.evals.suite import Suite
 
     suite = Suite.from_dict(cfg.eval.suite) if isinstance(cfg.eval.suite, dict) else Suite.load(cfg.suite_path)
@@ -149,6 +153,7 @@ def preflight(cfg: PipelineConfig) -> None:
         if not cfg.dialogue_data.is_file():
             raise ConfigError(f"dialogue.data: {cfg.dialogue_data}: file not found")
         read_chat_file(cfg.dialogue_data)  # a file with nothing usable fails now, not after the search
+    return suite
 
 
 def _logger(campaign_dir: Path) -> tuple[logging.Logger, logging.Handler]:
@@ -407,7 +412,7 @@ def run_campaign(
     ``plan_only`` the run stops there: the library is ready and round 0 designed (both stored, so the real run reuses
     them), nothing is trained."""
     t0 = time.time()
-    preflight(cfg)
+    objective = preflight(cfg).objective
     kind = executor or cfg.executor.kind
     campaign_dir = cfg.campaign_dir
     campaign_dir.mkdir(parents=True, exist_ok=True)
@@ -416,7 +421,8 @@ def run_campaign(
         log, handler = _logger(campaign_dir)
         store = Store(campaign_dir / DB)
         trackers = None
-        try:
+        try:  # the objective is recorded once, before anything else: what "best" means for this campaign for good
+            store.record_objective(objective.weights, objective.direction)
             atomic_write_text(campaign_dir / "pipeline.yaml", yaml.safe_dump(cfg.resolved(), sort_keys=False))
             interrupted = store.reset_interrupted()
             if interrupted:
@@ -427,7 +433,6 @@ def run_campaign(
                 log.info("--retry-failed: %d failed trial(s) queued again", len(retried))
             log.info("campaign %s in %s (executor %s)", cfg.campaign.name, campaign_dir, kind)
 
-            from bookmix.evals.suite import Suite
             from bookmix.library import Library
 
             stage_seconds: dict[str, float] = {}
@@ -435,8 +440,6 @@ def run_campaign(
             lib_dir = prepare_library(cfg, store, log)
             stage_seconds["library"] = time.time() - t_stage
             lib = Library.open(lib_dir)
-            objective = Suite.load(cfg.suite_path).objective  # recorded once: what "best" means for good
-            store.record_objective(objective.weights, objective.direction)
             model = cfg.trial_model(lib.vocab_size)
             if cfg.model.hf_base is not None:  # a base that cannot read the library's token ids fails before any work
                 from bookmix.training.finetune import check_tokenizer
