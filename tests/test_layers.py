@@ -30,7 +30,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("config",),  # the pipeline YAML: embeds the schemas of training, recipes, models and analysis
     ("campaign",),  # the results store (the read side), specs, executors, workers, status, export
     ("report",),  # reads the store, shows the analysis
-    ("campaign.runner", "campaign.transfer", "campaign.demo", "campaign.__init__"),  # the driver: runs the stages
+    ("campaign.runner", "campaign.demo", "campaign.__init__"),  # the driver: runs every stage, builds the report
     ("cli", "__main__"),  # only calls
 ]
 

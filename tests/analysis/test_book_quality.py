@@ -57,12 +57,11 @@ def test_cli_learns_from_a_campaign_store_over_a_scored_library(tmp_path, capsys
     noise: `library learn-weights` finds q_ocr's negative weight and its expression drives `library select`."""
     import json
 
-    from support.library import make_library, ocr_noise
-
     from bookmix.campaign.spec import TrialResult, TrialSpec
     from bookmix.campaign.store import Store
     from bookmix.cli import main
     from bookmix.library.score import score
+    from support.library import make_library, ocr_noise
 
     rng = np.random.default_rng(0)
     words = ["the", "sea", "was", "calm", "and", "she", "walked", "along", "shore", "with", "her", "old", "dog"]

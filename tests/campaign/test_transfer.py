@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from bookmix.campaign.runner import run_campaign
-from bookmix.campaign.transfer import choose_recipes, run_transfer
+from bookmix.campaign.runner import run_campaign, run_transfer
+from bookmix.campaign.transfer import choose_recipes
 from bookmix.config import parse_pipeline
 from bookmix.errors import BookmixError, ConfigError
 
@@ -50,11 +50,10 @@ def test_transfer_stage_runs_in_the_campaign_and_stays_out_of_the_top_list(tmp_p
     assert own_new < 10  # some were reused
     assert stages["transfer"] == 5 * 2 * 2 + own_new  # target and lr-high at both seeds, plus the campaign's new ones
     # the top list (retention's keep set, later rounds, the dialogue) never holds a transfer trial
-    from bookmix.campaign.retention import ranked
     from bookmix.campaign.store import Store
 
     with Store(summary.campaign_dir / "campaign.sqlite") as store:
-        assert all(t["stage"] != "transfer" for t in ranked(store, maximize=False))
+        assert all(t["stage"] != "transfer" for t in store.ranked())
         kept = [t for t in store.trials() if t["weights_kept"]]
         assert all(t["stage"] != "transfer" for t in kept)
     findings = read_json(summary.findings)

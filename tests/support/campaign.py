@@ -145,7 +145,7 @@ def make_campaign(campaign_dir: str | Path, library: str | Path | None = None, s
         return 3.0 - float(np.mean([effect[b] for b in recipe["books"]])) * 2 + 0.2 * (1 - keep)
 
     with Store(campaign_dir / "campaign.sqlite") as store:
-        store.record_objective("heldout/loss", "minimize")  # as the driver does when a campaign starts
+        store.record_objective({"heldout/loss": 1.0}, "minimize")  # as the driver does when a campaign starts
         store.add_recipes(recipes, round=0)
         specs = [spec(r, 0, "search", 0) for r in recipes]
         n_rep = int(round(shape.replicated * len(recipes)))

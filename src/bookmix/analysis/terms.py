@@ -66,8 +66,8 @@ def metric_snr(
             }
         )
     order = {n: i for i, n in enumerate(weights)}
-    rows.sort(key=lambda r: (r["metric"] != "objective", r["metric"] not in order, order.get(r["metric"], 0),
-                             -(r["ratio"] if r["ratio"] is not None else -1.0)))  # fmt: skip
+    rows.sort(key=lambda r: (r["metric"] != "objective", r["metric"] not in order, order.get(str(r["metric"]), 0),
+                             -float(r["ratio"] if r["ratio"] is not None else -1.0)))  # fmt: skip
     return rows
 
 

@@ -106,8 +106,8 @@ def bootstrap_intervals(x: np.ndarray, y: np.ndarray, n_boot: int = 1000, seed: 
 def seed_sd(scores: Sequence[Sequence[float]]) -> float | None:
     """Pooled within-recipe (seed) standard deviation over the recipes with two or more seeds; None when none has."""
     ss, df = 0.0, 0
-    for s in scores:
-        s = np.asarray(s, dtype=float)
+    for seeds in scores:
+        s = np.asarray(seeds, dtype=float)
         if len(s) >= 2:
             ss += float(np.sum((s - s.mean()) ** 2))
             df += len(s) - 1

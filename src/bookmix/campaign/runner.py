@@ -31,7 +31,7 @@ from bookmix.campaign.spec import TrialResult, TrialSpec
 from bookmix.campaign.store import ANALYSED_STAGES, DB, HOLDOUT_STAGES, Store
 from bookmix.campaign.trackers import Trackers
 from bookmix.config import PipelineConfig
-from bookmix.errors import BookmixError, ConfigError
+from bookmix.errors import BookmixError, ConfigError, field_error
 from bookmix.utils.io import atomic_write_json, atomic_write_text
 
 if TYPE_CHECKING:
@@ -554,3 +554,44 @@ def _retain(cfg: PipelineConfig, store: Store, log: logging.Logger) -> None:
     gone = apply_retention(store, cfg.campaign_dir, cfg.selection.top_k)
     if gone:
         log.info("retention: deleted the weights of %d trial(s) outside the top %d", len(gone), cfg.selection.top_k)
+
+
+def run_transfer(campaign: str | Path, show_progress: bool = True, executor: str | None = None,
+                 **overrides: Any) -> Path:  # fmt: skip
+    """`bookmix transfer CAMPAIGN`: the transfer stage on a finished campaign, with its stored pipeline and the
+    ``transfer`` settings given as keyword overrides (recipes, seeds, target, proxies, ...)."""
+    from bookmix.campaign.store import open_campaign
+    from bookmix.campaign.transfer import transfer_stage
+    from bookmix.config import TransferSection, load_pipeline
+    from bookmix.library import Library
+
+    campaign = Path(campaign)
+    if not (campaign / DB).is_file() or not (campaign / "pipeline.yaml").is_file():
+        raise BookmixError(f"{campaign}: not a campaign folder (no {DB} and pipeline.yaml)")
+    open_campaign(campaign).close()  # an older campaign gets its objective recorded once, from its suite
+    cfg = load_pipeline(campaign / "pipeline.yaml")
+    from pydantic import ValidationError
+
+    try:
+        section = TransferSection.model_validate({**cfg.transfer.model_dump(), **overrides, "enabled": True})
+    except ValidationError as exc:
+        raise ConfigError(field_error(exc, "transfer")) from None
+    cfg.transfer = section
+    with CampaignLock(campaign):
+        log, handler = _logger(campaign)
+        store = Store(campaign / DB)
+        try:
+            lib = Library.open(cfg.library_dir)
+            model = cfg.trial_model(lib.vocab_size)
+            progress = CampaignProgress(cfg, model, lib, enabled=show_progress)
+            ex = make_executor(executor or cfg.executor.kind, store, cfg.executor, log,
+                               lambda spec, res: progress.done(spec, res))  # fmt: skip
+            with progress:
+                out = transfer_stage(cfg, lib, store, ex, progress, log, run_trials)
+                progress.finish()
+            _retain(cfg, store, log)
+            return out
+        finally:
+            store.close()
+            log.removeHandler(handler)
+            handler.close()

@@ -37,7 +37,7 @@ def transfer(
     the proposal's advantage and the findings hold there (Spearman, decision accuracy, rank flips, a verdict)."""
     import json
 
-    from bookmix.campaign.transfer import run_transfer
+    from bookmix.campaign.runner import run_transfer
 
     overrides: dict = {}
     if target is not None:
