@@ -88,7 +88,8 @@ def test_status_json(campaign):
     assert st["best"][0]["objective"] <= st["best"][1]["objective"]
     assert "analysis" in st["stages"] and st["failures"] == []
     # the driver recorded the objective when the campaign started: "best" no longer depends on the suite file
-    assert st["objective"] == {"name": "heldout/loss", "direction": "minimize", "maximize": False}
+    assert st["objective"] == {"name": "heldout/loss", "direction": "minimize", "weights": {"heldout/loss": 1.0},
+                               "maximize": False}
     assert json.loads(db_rows(camp, "SELECT value FROM meta WHERE key='objective'")[0][0])["direction"] == "minimize"
 
 
