@@ -45,6 +45,8 @@ def test_run_prints_one_json_object_and_finishes(campaign):
     assert summary["findings"] and (camp / "findings.json").exists()
     findings = json.loads((camp / "findings.json").read_text())
     assert findings["n_trials"] == N - 4 and findings["n_recipes"] == 7  # the search trials of both rounds
+    # The objective's terms carry the weights the campaign recorded, beside their signal-to-noise.
+    assert any(t["weight"] is not None for t in findings["terms"])
     verification = json.loads((camp / "verification.json").read_text())
     assert {"improvement", "ci", "p_value"} <= set(verification) and verification["n_proposal"] == 2
     assert findings["proposal"]["recipe"]["id"] == verification["proposal"]

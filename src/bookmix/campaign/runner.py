@@ -287,9 +287,11 @@ def analysis_stage(cfg: PipelineConfig, lib, store: Store, log: logging.Logger) 
     if not records:
         raise BookmixError(f"{cfg.campaign_dir}: no completed trial to analyse (see `bookmix status` for failures)")
     log.info("analysing %d trials (%d out of sample)", len(records), len(holdout))
-    findings = analyze(records, lib, cfg.analysis.options, holdout=holdout or None)
+    objective = store.objective(required=True)
+    options = cfg.analysis.options.model_copy(update={"objective_weights": objective.get("weights")})
+    findings = analyze(records, lib, options, holdout=holdout or None)
     data = findings.to_dict()
-    maximize = store.objective(required=True)["maximize"]
+    maximize = objective["maximize"]
     data["objective_orientation"] = "as measured" if maximize else "negated (the suite minimises; higher is better here)"
     atomic_write_json(out, data)
     proposal = (data.get("proposal") or {}).get("recipe")
