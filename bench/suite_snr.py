@@ -47,6 +47,8 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.setdefault("BOOKMIX_EVALDATA", str(SHARED / "evaldata"))
 
+    from bookmix.analysis.noise import noise_report
+    from bookmix.analysis.table import from_records
     from bookmix.analysis.terms import metric_snr
     from bookmix.campaign.store import load_campaign
     from bookmix.cli import main as cli
@@ -86,7 +88,7 @@ def main() -> None:
     if code != 0:
         raise SystemExit(f"bookmix run {spec} failed with exit code {code}")
     records, _, lib = load_campaign(args.work / name)
-    rows = metric_snr(records, dict(suite.objective.weights))
+    rows = metric_snr(noise_report(from_records(records)), dict(suite.objective.weights))
     print(json.dumps({
         "campaign": str(args.work / name), "trials": len(records), "recipes": args.recipes,
         "books_per_set": args.books_per_set, "tokens_per_trial": args.tokens, "shape": SHAPE,

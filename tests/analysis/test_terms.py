@@ -10,6 +10,8 @@ import pytest
 import yaml
 
 from bookmix.analysis import AnalysisConfig, analyze
+from bookmix.analysis.noise import noise_report
+from bookmix.analysis.table import from_records
 from bookmix.analysis.terms import metric_snr, terms_sentence
 from bookmix.campaign.spec import TrialResult, TrialSpec
 from bookmix.campaign.store import Store
@@ -38,8 +40,12 @@ def _records(n_recipes: int = 30, seeds: int = 3, seed: int = 0) -> list[dict]:
     return out
 
 
+def _noise(**kw) -> dict:
+    return noise_report(from_records(_records(**kw)))
+
+
 def test_recipe_and_seed_spread_per_term_recover_the_planted_ratios():
-    rows = metric_snr(_records(), WEIGHTS)
+    rows = metric_snr(_noise(), WEIGHTS)
     assert [r["metric"] for r in rows] == ["objective", CLEAR, SEEDY, "flat", "stuck"]  # breakdowns left out
     by = {r["metric"]: r for r in rows}
     assert by[CLEAR]["seed_spread"] == pytest.approx(0.02, rel=0.25)
@@ -51,11 +57,11 @@ def test_recipe_and_seed_spread_per_term_recover_the_planted_ratios():
     assert by[SEEDY]["weighted_spread"] == pytest.approx(2.0 * by[SEEDY]["recipe_spread"])
     line = terms_sentence(rows)
     assert CLEAR in line and f"Not above seed noise: {SEEDY}" in line
-    assert f"{CLEAR}@lang=en" in {r["metric"] for r in metric_snr(_records(), WEIGHTS, breakdowns=True)}
+    assert f"{CLEAR}@lang=en" in {r["metric"] for r in metric_snr(_noise(), WEIGHTS, breakdowns=True)}
 
 
 def test_without_replicates_the_ratio_is_unknown_not_invented():
-    rows = metric_snr(_records(seeds=1), WEIGHTS)
+    rows = metric_snr(_noise(seeds=1), WEIGHTS)
     assert all(r["ratio"] is None and r["seed_spread"] is None and r["reliable"] is None for r in rows)
     assert terms_sentence(rows) is None
 

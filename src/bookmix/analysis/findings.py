@@ -184,7 +184,7 @@ def analyze(
     """
     config = config or AnalysisConfig()
     table = from_records(records)
-    noise = {k: v.to_dict() for k, v in noise_report(table.objective, table.metrics, table.groups, table.seeds).items()}
+    noise = noise_report(table)
     # Every effect below is fitted with each seed's common effect removed (it moves all recipes of a seed alike).
     table = replace(table, objective=without_seed_effects(table.objective, table.groups, table.seeds))
     info = book_info(library, table.book_ids)
@@ -207,7 +207,7 @@ def analyze(
             "validity": validity.get("surrogate"),
         }
     rel, choice = _reliability(table, info, config)
-    terms = metric_snr(records, config.objective_weights)
+    terms = metric_snr(noise, config.objective_weights)
     groups = [] if choice is None else group_effects(table, choice, config.n_boot, config.level, config.seed)
     findings = Findings(
         n_trials=table.n,

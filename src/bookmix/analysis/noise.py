@@ -17,9 +17,13 @@ common effect was the larger part of the seed noise (bench/snr.py: seed std 0.00
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import stats
+
+if TYPE_CHECKING:
+    from bookmix.analysis.table import TrialTable
 
 # Below this p-value the between-recipe spread is taken as real; the usual 5% level, no multiple-testing tricks,
 # because the verdict is shown next to the numbers rather than used to hide them.
@@ -52,32 +56,32 @@ def seed_offsets(values: np.ndarray, groups: np.ndarray, seeds: np.ndarray, iter
     values. Seeds no multi-seed recipe was trained with get no offset (not estimable)."""
     ok = np.isfinite(values)
     v, g, s = values[ok], groups[ok], seeds[ok].astype(np.int64)
-    multi = [x for x in np.unique(g) if len(np.unique(s[g == x])) >= 2]
-    keep = np.isin(g, multi)
+    pairs = np.unique(np.stack([g, s]), axis=1)  # distinct (recipe, seed) pairs
+    multi_groups, n_seeds = np.unique(pairs[0], return_counts=True)
+    keep = np.isin(g, multi_groups[n_seeds >= 2])
     if not keep.any():
         return {}
     v, g, s = v[keep], g[keep], s[keep]
     _, gi = np.unique(g, return_inverse=True)
     ids, si = np.unique(s, return_inverse=True)
-    ng, ns = int(gi.max()) + 1, len(ids)
-    gc, sc = np.bincount(gi, minlength=ng), np.bincount(si, minlength=ns)
-    a, b = np.zeros(ng), np.zeros(ns)
+    gc, sc = np.bincount(gi), np.bincount(si)
+    b = np.zeros(len(ids))
     for _ in range(iters):
-        a = np.bincount(gi, weights=v - b[si], minlength=ng) / gc
-        b_new = np.bincount(si, weights=v - a[gi], minlength=ns) / sc
-        if np.max(np.abs(b_new - b)) < 1e-12:
-            b = b_new
+        a = np.bincount(gi, weights=v - b[si]) / gc
+        b, prev = np.bincount(si, weights=v - a[gi]) / sc, b
+        if np.max(np.abs(b - prev)) < 1e-12:
             break
-        b = b_new
-    counts_all = {int(x): int(np.sum(seeds == x)) for x in ids}
-    ref = max(counts_all, key=lambda x: (counts_all[x], -x))
-    b = b - b[list(ids).index(ref)]
-    return {int(x): float(off) for x, off in zip(ids, b, strict=True)}
+    uses = np.array([np.sum(seeds == x) for x in ids])
+    ref = int(np.argmax(uses))  # the most used seed (the lowest id on a tie)
+    return {int(x): float(off) for x, off in zip(ids, b - b[ref], strict=True)}
 
 
-def without_seed_effects(values: np.ndarray, groups: np.ndarray, seeds: np.ndarray) -> np.ndarray:
-    """``values`` with each seed's common effect (:func:`seed_offsets`) subtracted; unchanged where none is known."""
-    offsets = seed_offsets(values, groups, seeds)
+def without_seed_effects(
+    values: np.ndarray, groups: np.ndarray, seeds: np.ndarray, offsets: dict[int, float] | None = None
+) -> np.ndarray:
+    """``values`` with each seed's common effect (``offsets``, by default :func:`seed_offsets`) subtracted;
+    unchanged where none is known."""
+    offsets = seed_offsets(values, groups, seeds) if offsets is None else offsets
     return values - np.array([offsets.get(int(x), 0.0) for x in seeds]) if offsets else values
 
 
@@ -96,7 +100,7 @@ def noise_floor(values: np.ndarray, groups: np.ndarray, metric: str, seeds: np.n
     offsets = {} if seeds is None else seed_offsets(values, groups, seeds)
     seed_std = None
     if seeds is not None and offsets:
-        v = without_seed_effects(values, groups, seeds)[ok]
+        v = without_seed_effects(values, groups, seeds, offsets)[ok]
         seed_std = float(np.std(list(offsets.values()), ddof=1))
     means = np.bincount(g, weights=v, minlength=k) / counts
     ss_within = float(np.sum((v - means[g]) ** 2))
@@ -156,11 +160,8 @@ def _within_std(v: np.ndarray, g: np.ndarray, counts: np.ndarray) -> float | Non
     return float(np.sqrt(np.sum((v - means[g]) ** 2) / df))
 
 
-def noise_report(
-    objective: np.ndarray, metrics: dict[str, np.ndarray], groups: np.ndarray, seeds: np.ndarray | None = None
-) -> dict[str, NoiseFloor]:
-    """The noise floor of the objective and of every metric, keyed by name (objective first)."""
-    out = {"objective": noise_floor(objective, groups, "objective", seeds)}
-    for name, values in metrics.items():
-        out[name] = noise_floor(values, groups, name, seeds)
-    return out
+def noise_report(table: TrialTable) -> dict[str, dict]:
+    """The noise floor (paired seeds) of the objective and of every metric of a trial table, keyed by name (objective
+    first), as findings.json holds it."""
+    columns = {"objective": table.objective, **table.metrics}
+    return {name: noise_floor(v, table.groups, name, table.seeds).to_dict() for name, v in columns.items()}

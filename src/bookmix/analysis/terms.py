@@ -2,16 +2,14 @@
 
 An objective is a weighted sum of metrics. A term whose recipe spread is below its seed spread adds seed noise to the
 ranking, not signal about the datasets; this table is how a term is checked before it is trusted (and how the shipped
-suite's objective was chosen). Per metric, from replicate groups (trials of the same recipe with other seeds):
+suite's objective was chosen). Per metric, read from the analysis's noise floors (:mod:`bookmix.analysis.noise`,
+paired seeds), so every figure here is the one ``findings.noise`` holds:
 
-  recipe_spread   the noise-corrected std of the recipes' true means (one-way ANOVA, :mod:`bookmix.analysis.noise`)
-  seed_spread     the pooled std between seeds of one recipe, each seed's common effect removed (paired seeds), one-way: everything a seed does, its common effect on
-                  every recipe included (``findings.noise`` also gives the paired floor with that effect removed;
-                  this one is the conservative figure, and needs only one replicated recipe)
-  ratio           recipe_spread / seed_spread: above 1, recipes differ by more than seeds do
-  weighted_spread |weight| × recipe_spread: the term's share of the objective's signal (objective terms only)
-
-Input is the campaign's records (``{recipe, seed, metrics, objective, ...}``), so it runs anywhere the records are.
+  recipe_spread       the noise-corrected std of the recipes' true means
+  seed_spread         the pooled std between seeds of one recipe, each seed's common effect removed
+  seed_common_spread  the std of that common effect (it moves every recipe alike, so it cannot reorder them)
+  ratio               recipe_spread / seed_spread: above 1, recipes differ by more than seeds do
+  weighted_spread     |weight| × recipe_spread: the term's share of the objective's signal (objective terms only)
 """
 
 from __future__ import annotations
@@ -19,50 +17,40 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
-from bookmix.analysis.noise import noise_floor
-from bookmix.analysis.recipe_fields import recipe_key
-
 RELIABLE = 1.0
 """A term is called reliable when its recipe spread exceeds its seed spread and the F-test says recipes differ."""
 
 
 def metric_snr(
-    records: Sequence[Mapping[str, Any]], weights: Mapping[str, float] | None = None, breakdowns: bool = False
+    noise: Mapping[str, Mapping[str, Any]], weights: Mapping[str, float] | None = None, breakdowns: bool = False
 ) -> list[dict[str, Any]]:
-    """One row per metric: ``{metric, weight, recipe_spread, seed_spread, ratio, p_value, n_recipes, n_replicated,
+    """One row per metric of a noise report (:func:`bookmix.analysis.noise.noise_report`, as findings.json holds it):
+    ``{metric, weight, recipe_spread, seed_spread, seed_common_spread, ratio, p_value, n_recipes, n_replicated,
     reliable, weighted_spread}``. The objective comes first, then the objective's terms in their order, then every
-    other metric by falling ratio. Breakdowns (``acc@lang=ru``) only with ``breakdowns``."""
+    other metric by falling ratio. Breakdowns (``acc@lang=ru``) only with ``breakdowns``; a weighted metric no trial
+    has gets a row of unknowns."""
     weights = dict(weights or {})
-    groups = np.unique(np.array([recipe_key(r["recipe"]) for r in records]), return_inverse=True)[1]
-    seeds = np.array([int(r.get("seed", 0) or 0) for r in records], dtype=np.int64)
-    names = {n for r in records for n in (r.get("metrics") or {}) if breakdowns or "@" not in n} | set(weights)
-
-    def column(name: str) -> np.ndarray:
-        got = [r.get("objective") if name == "objective" else (r.get("metrics") or {}).get(name) for r in records]
-        return np.array([np.nan if v is None else float(v) for v in got], dtype=np.float64)
-
+    names = {n for n in noise if n != "objective" and (breakdowns or "@" not in n)} | set(weights)
     rows = []
     for name in ["objective", *sorted(names)]:
-        values = column(name)
-        nf = noise_floor(values, groups, name, seeds)
+        nf = noise.get(name) or {}
         w = weights.get(name)
-        ratio = nf.snr
-        if nf.replicate_std == 0 and not nf.signal_std:
+        signal, seed_spread, ratio = nf.get("signal_std"), nf.get("replicate_std"), nf.get("snr")
+        if seed_spread == 0 and not signal:
             ratio = None  # the same value in every trial (an accuracy stuck at 0): no signal, no noise, no ratio
         rows.append(
             {
                 "metric": name,
                 "weight": w,
-                "recipe_spread": nf.signal_std,
-                "seed_spread": nf.replicate_std,
+                "recipe_spread": signal,
+                "seed_spread": seed_spread,
+                "seed_common_spread": nf.get("seed_std"),
                 "ratio": ratio,
-                "p_value": nf.p_value,
-                "n_recipes": nf.n_recipes,
-                "n_replicated": nf.n_replicated,
-                "reliable": None if ratio is None else bool(ratio > RELIABLE and nf.below_noise is False),
-                "weighted_spread": None if w is None or nf.signal_std is None else abs(w) * nf.signal_std,
+                "p_value": nf.get("p_value"),
+                "n_recipes": nf.get("n_recipes", 0),
+                "n_replicated": nf.get("n_replicated", 0),
+                "reliable": None if ratio is None else bool(ratio > RELIABLE and nf.get("below_noise") is False),
+                "weighted_spread": None if w is None or signal is None else abs(w) * signal,
             }
         )
     order = {n: i for i, n in enumerate(weights)}

@@ -45,19 +45,12 @@ def analyze(
         got = v.get(name) or {}
         return f"Spearman {_fmt(got.get('spearman'), 2)}, pairwise {_fmt(got.get('pairwise_accuracy'), 2)}"
 
-    noise = Table(title="Noise floor (replicate seeds)")
-    for col in ("metric", "replicate std", "seeds' common std", "signal std", "signal/noise", "p"):
-        noise.add_column(col)
-    for name, n in data["noise"].items():
-        noise.add_row(name, _fmt(n["replicate_std"]), _fmt(n.get("seed_std")), _fmt(n["signal_std"]), _fmt(n["snr"], 3),
-                      _fmt(n["p_value"], 2))  # fmt: skip
-    console.print(noise)
-    terms = Table(title="Signal per metric and objective term: recipe spread ÷ seed spread (one-way)")
-    for col in ("metric", "objective weight", "recipe spread", "seed spread", "ratio", "p"):
+    terms = Table(title="Noise floor per metric and objective term: recipe spread ÷ seed spread (paired seeds)")
+    for col in ("metric", "objective weight", "recipe spread", "seed spread", "seeds' common", "ratio", "p"):
         terms.add_column(col)
     for r in data["terms"]:
         terms.add_row(r["metric"], _fmt(r["weight"], 3), _fmt(r["recipe_spread"]), _fmt(r["seed_spread"]),
-                      _fmt(r["ratio"], 3), _fmt(r["p_value"], 2))  # fmt: skip
+                      _fmt(r["seed_common_spread"]), _fmt(r["ratio"], 3), _fmt(r["p_value"], 2))  # fmt: skip
     console.print(terms)
     for n in data["noise"].values():
         if n["below_noise"] is not False:
