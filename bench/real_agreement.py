@@ -111,6 +111,13 @@ def build_library(out: Path, books: dict[str, list[Path]], vocab: int, seed: int
     return lib, kinds
 
 
+def heldout_suite(tokens_per_book: int) -> dict[str, Any]:
+    """The objective of the real-book benches: held-out English bits per byte over 8 held-out books."""
+    task = {"name": "heldout", "type": "heldout_loss", "max_books": 8, "tokens_per_book": tokens_per_book, "by": []}
+    return {"name": "heldout", "bootstrap": 20, "tasks": [task],
+            "objective": {"metric": "heldout/bpb", "direction": "minimize"}}  # fmt: skip
+
+
 def pipeline(out: Path, lib: Path, recipes: int, per_set: int, tokens: int, seed: int, workers: int) -> dict[str, Any]:
     return {
         "campaign": {"name": f"real-agreement-{seed}", "out": str(out)},
@@ -123,16 +130,7 @@ def pipeline(out: Path, lib: Path, recipes: int, per_set: int, tokens: int, seed
         "model": MODEL,
         "train": {"max_tokens": tokens, "log_every": 50},
         "seeds": {"seeds": [seed], "replicates": 0.25, "replicate_seeds": 1},
-        "eval": {
-            "suite": {
-                "name": "heldout",
-                "bootstrap": 20,
-                "tasks": [
-                    {"name": "heldout", "type": "heldout_loss", "max_books": 8, "tokens_per_book": 4096, "by": []}
-                ],
-                "objective": {"metric": "heldout/bpb", "direction": "minimize"},
-            }
-        },  # fmt: skip
+        "eval": {"suite": heldout_suite(4096)},
         "selection": {"top_k": 2},
         "analysis": {"enabled": True, "options": {"seed": seed, "n_boot": 200, "propose": False}},
         "report": {"enabled": False},

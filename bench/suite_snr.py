@@ -77,7 +77,7 @@ def main() -> None:
         "selection": {"top_k": 1},
         "analysis": {"enabled": False},
         "report": {"enabled": False},
-        "executor": {"kind": "local", "workers": 1, "threads": 2, "pack": 4},
+        "executor": {"kind": "local", "workers": 1, "threads": 2, "trials_per_unit": 4},
     }
     args.work.mkdir(parents=True, exist_ok=True)
     spec = args.work / f"{name}.yaml"

@@ -61,6 +61,8 @@ def real_library(out: Path, seed: int, vocab: int) -> Path:
 
 
 def pipeline(out: Path, lib: Path, args: argparse.Namespace) -> dict[str, Any]:
+    from real_agreement import heldout_suite
+
     proxies = [{"name": f"lr {args.bad_lr:g}", "train": {"lr": args.bad_lr}},
                {"name": f"tiny {TINY['n_layer']}x{TINY['d_model']}", "overrides": TINY}]  # fmt: skip
     return {
@@ -82,16 +84,7 @@ def pipeline(out: Path, lib: Path, args: argparse.Namespace) -> dict[str, Any]:
         else {"preset": "nano", "overrides": PROXY},
         "train": {"max_tokens": args.tokens, "lr": args.lr, "micro_batch": 8, "warmup": 5, "log_every": 50},
         "seeds": {"seeds": [args.seed], "replicates": 0.25, "replicate_seeds": 1},
-        "eval": {
-            "suite": {
-                "name": "heldout",
-                "bootstrap": 20,
-                "tasks": [
-                    {"name": "heldout", "type": "heldout_loss", "max_books": 8, "tokens_per_book": 2048, "by": []}
-                ],
-                "objective": {"metric": "heldout/bpb", "direction": "minimize"},
-            }
-        },  # fmt: skip
+        "eval": {"suite": heldout_suite(2048)},
         "selection": {"top_k": 2},
         "analysis": {"enabled": True, "options": {"seed": args.seed, "n_boot": 100, "splits": 0}},
         "transfer": {
@@ -107,7 +100,7 @@ def pipeline(out: Path, lib: Path, args: argparse.Namespace) -> dict[str, Any]:
             "proxies": proxies if not args.no_bad else [],
         },  # fmt: skip
         "report": {"enabled": False},
-        "executor": {"kind": "local", "workers": args.workers, "threads": args.threads, "pack": 8},
+        "executor": {"kind": "local", "workers": args.workers, "threads": args.threads, "trials_per_unit": 8},
     }
 
 
