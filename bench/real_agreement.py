@@ -3,7 +3,10 @@
 A library of real English books from ../shared/books, plus planted controls whose sign is known in advance:
 
 - ``leak``: the middle of a held-out book, which the held-out loss scores: reading it must help (a positive control);
-- ``scrambled``: real English books with the words of each line shuffled: the same words, no syntax: must hurt;
+- ``garbled``: real English books with the letters of each line shuffled among its letters (spaces and line breaks
+  kept): the letter counts of English, no words: at a fixed token budget it displaces English text, so it must hurt.
+  (A word-scrambled control was tried first: at nano scale a model learns mostly which words occur, which word
+  scrambling keeps, and it helped in one campaign; its assumed sign was wrong, not the analysis.)
 - ``russian``: real Russian books: at a fixed token budget they displace English text: must hurt an English objective.
 
 Two campaigns that differ only in their seeds (recipe draws and training seeds) each train the same number of trials
@@ -64,7 +67,7 @@ def choose(n_books: int, n_holdout: int, n_control: int, half: int, seed: int) -
     return {
         "train": paths[:n_books],
         "holdout": paths[n_books : n_books + n_holdout],
-        "scramble": paths[n_books + n_holdout :],
+        "garble": paths[n_books + n_holdout :],
         "russian": [BOOKS / r["file"] for r in rus],
     }
 
@@ -72,6 +75,17 @@ def choose(n_books: int, n_holdout: int, n_control: int, half: int, seed: int) -
 def _read(path: Path) -> str:
     with gzip.open(path, "rt", encoding="utf-8") as f:
         return f.read()
+
+
+def garble(text: str, rng: random.Random) -> str:
+    """Each line's letters shuffled among the line's non-space characters; spaces and line breaks stay where they are."""
+    out = []
+    for line in text.splitlines():
+        chars = [c for c in line if not c.isspace()]
+        rng.shuffle(chars)
+        it = iter(chars)
+        out.append("".join(c if c.isspace() else next(it) for c in line))
+    return "\n".join(out)
 
 
 def build_library(out: Path, books: dict[str, list[Path]], vocab: int, seed: int) -> tuple[Path, dict[str, str]]:
@@ -87,13 +101,8 @@ def build_library(out: Path, books: dict[str, list[Path]], vocab: int, seed: int
         for p in books["train"] + books["holdout"] + books["russian"]:
             (src / p.name).unlink(missing_ok=True)
             (src / p.name).symlink_to(p)
-        for p in books["scramble"]:
-            lines = []
-            for line in _read(p).splitlines():
-                words = line.split()
-                rng.shuffle(words)
-                lines.append(" ".join(words))
-            (src / f"control_scrambled_{p.name.removesuffix('.gz')}").write_text("\n".join(lines), encoding="utf-8")
+        for p in books["garble"]:
+            (src / f"control_garbled_{p.name.removesuffix('.gz')}").write_text(garble(_read(p), rng), encoding="utf-8")
         text = _read(books["holdout"][0])
         mid = len(text) // 2
         leak = text[max(0, mid - 150_000) : mid + 150_000]  # the held-out loss reads the middle of each held-out book
@@ -104,8 +113,8 @@ def build_library(out: Path, books: dict[str, list[Path]], vocab: int, seed: int
     for p in books["russian"]:
         kinds[p.name] = "russian"
     for f in src.iterdir():
-        if f.name.startswith("control_scrambled_"):
-            kinds[f.name] = "scrambled"
+        if f.name.startswith("control_garbled_"):
+            kinds[f.name] = "garbled"
         elif f.name.startswith("control_leak_"):
             kinds[f.name] = "leak"
     return lib, kinds
@@ -118,13 +127,24 @@ def heldout_suite(tokens_per_book: int) -> dict[str, Any]:
             "objective": {"metric": "heldout/bpb", "direction": "minimize"}}  # fmt: skip
 
 
-def pipeline(out: Path, lib: Path, recipes: int, per_set: int, tokens: int, seed: int, workers: int) -> dict[str, Any]:
+def pipeline(out: Path, lib: Path, recipes: int, per_set: int, tokens: int, seed: int, workers: int,
+             balanced: bool = True, pilot: Path | None = None) -> dict[str, Any]:  # fmt: skip
+    analysis: dict[str, Any] = {"enabled": True, "options": {"seed": seed, "n_boot": 200, "propose": False}}
+    if pilot is not None:
+        analysis["pilot"] = str(pilot)
     return {
         "campaign": {"name": f"real-agreement-{seed}", "out": str(out)},
         "library": {"path": str(lib)},
         "search": {
             "designs": [
-                {"design": "random", "n": recipes, "books_per_set": per_set, "seed": seed, "recipe": {"epochs": 4}}
+                {
+                    "design": "random",
+                    "n": recipes,
+                    "books_per_set": per_set,
+                    "seed": seed,
+                    "balanced": balanced,
+                    "recipe": {"epochs": 4},
+                }
             ]
         },  # fmt: skip
         "model": MODEL,
@@ -132,7 +152,7 @@ def pipeline(out: Path, lib: Path, recipes: int, per_set: int, tokens: int, seed
         "seeds": {"seeds": [seed], "replicates": 0.25, "replicate_seeds": 1},
         "eval": {"suite": heldout_suite(4096)},
         "selection": {"top_k": 2},
-        "analysis": {"enabled": True, "options": {"seed": seed, "n_boot": 200, "propose": False}},
+        "analysis": analysis,
         "report": {"enabled": False},
         "executor": {"kind": "local", "workers": workers, "threads": 1, "trials_per_unit": 4},
     }
@@ -148,9 +168,22 @@ def run(out: Path, args: argparse.Namespace) -> dict[str, Any]:
     name_of = {b.id: Path(b.source).name for b in Library.open(lib).books()}
     results: dict[str, Any] = {}
     t0 = time.perf_counter()
+    pilot = None
+    planned: list[Any] = []
+    if args.pilot_recipes:
+        # The power planner's input: a smaller campaign with seeds of its own, run before the two it predicts for.
+        pilot = out / "pilot"
+        cfg = parse_pipeline(pipeline(pilot, lib, args.pilot_recipes, args.per_set, args.tokens, args.seed + 3,
+                                      args.workers, not args.unbalanced))  # fmt: skip
+        t = time.perf_counter()
+        summary = run_campaign(cfg, show_progress=False)
+        results["pilot"] = {"seconds": time.perf_counter() - t, "trials": summary.counts}
     for c, seed in enumerate((args.seed + 1, args.seed + 2)):
         cfg = parse_pipeline(pipeline(out / f"campaign{c}", lib, args.recipes, args.per_set, args.tokens, seed,
-                                      args.workers))  # fmt: skip
+                                      args.workers, not args.unbalanced, pilot))  # fmt: skip
+        if pilot is not None:  # what `bookmix run --plan` prints, recorded before the campaign trains
+            plan = run_campaign(cfg, show_progress=False, plan_only=True).plan
+            planned.append(plan.power if plan is not None else None)
         t = time.perf_counter()
         summary = run_campaign(cfg, show_progress=False)
         f = json.loads((out / f"campaign{c}" / "findings.json").read_text(encoding="utf-8"))
@@ -171,7 +204,7 @@ def run(out: Path, args: argparse.Namespace) -> dict[str, Any]:
             if k in e:
                 controls.append({"book": k, "kind": kinds[k], "campaign": label, "effect": e[k]["effect"],
                                  "ci": e[k]["ci"], "trials": e[k]["trials"]})  # fmt: skip
-    ok = {"leak": lambda c: c["ci"][0] > 0, "scrambled": lambda c: c["ci"][1] < 0, "russian": lambda c: c["ci"][1] < 0}
+    ok = {"leak": lambda c: c["ci"][0] > 0, "garbled": lambda c: c["ci"][1] < 0, "russian": lambda c: c["ci"][1] < 0}
     level_a, level_b = a["reliability"]["level"], b["reliability"]["level"]
     report = {
         "agreement_all": rho(common),
@@ -181,14 +214,16 @@ def run(out: Path, args: argparse.Namespace) -> dict[str, Any]:
         "predicted": {
             lv: [f["reliability"]["candidates"]["books"]["rerun_agreement"] for f in (a, b)] for lv in ("books",)
         },  # fmt: skip
+        "planned_from_pilot": planned,
+        "pilot": results.get("pilot"),
         "levels": [level_a, level_b],
         "level_candidates": [f["reliability"]["candidates"] for f in (a, b)],
         "controls": controls,
         "controls_right": all(ok[c["kind"]](c) for c in controls),
-        "trials": [results[c]["trials"] for c in results],
+        "trials": [results[c]["trials"] for c in ("campaign0", "campaign1")],
         "tokens_per_trial": args.tokens,
         "seconds": wall,
-        "campaign_seconds": [results[c]["seconds"] for c in results],
+        "campaign_seconds": [results[c]["seconds"] for c in ("campaign0", "campaign1")],
         "noise": [f["noise"]["objective"]["sentence"] for f in (a, b)],
     }
     if level_a == level_b and level_a != "books":
@@ -203,9 +238,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--books", type=int, default=24, help="real English training books")
     ap.add_argument("--holdout", type=int, default=6)
-    ap.add_argument("--controls", type=int, default=2, help="scrambled and Russian books, each")
+    ap.add_argument("--controls", type=int, default=2, help="garbled and Russian books, each")
     ap.add_argument("--recipes", type=int, default=48)
+    ap.add_argument("--pilot-recipes", type=int, default=0,
+                    help="first a pilot of this many recipes; the planner's projection from it is recorded before the "
+                         "two campaigns train")  # fmt: skip
     ap.add_argument("--per-set", type=int, default=6)
+    ap.add_argument("--unbalanced", action="store_true", help="plain random sets (books read unequally often)")
     ap.add_argument("--tokens", type=int, default=131_072)
     ap.add_argument("--vocab", type=int, default=4096)
     ap.add_argument("--half", type=int, default=1, help="which hash half of the English books (snr.py reports on 1)")

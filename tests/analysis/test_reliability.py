@@ -134,8 +134,15 @@ def test_plan_from_pilot_scales_with_trials_per_book():
     assert same["agreement"] == pytest.approx(0.5) and same["scale"] == 1
     four = plan_from_pilot(findings, 400)["levels"]["books"]
     assert four["agreement"] == pytest.approx(0.8)  # 4 x 0.5 / (1 + 3 x 0.5)
-    # 4x the trials over a 4x larger library: each book is read as often as in the pilot
-    assert plan_from_pilot(findings, 400, library_books=160)["levels"]["books"]["agreement"] == pytest.approx(0.5)
+    # 4x the trials over a 4x larger library: each book is read as often as in the pilot, and the inclusion variance
+    # q(1 - q) grows from 0.2 x 0.8 to 0.05 x 0.95: scale 0.95 / 0.8
+    wide = plan_from_pilot(findings, 400, library_books=160)["levels"]["books"]
+    assert wide["scale"] == pytest.approx(0.95 / 0.8)
+    assert wide["agreement"] == pytest.approx(0.5 * 0.95 / 0.8 / (1 + 0.5 * (0.95 / 0.8 - 1)))
+    # Sets of 2 instead of 8 at the same trials: each book is a quarter as often in a trial but four times as large a
+    # part of it: scale 4 x (1 - 2/40) / (1 - 8/40) = 4.75 — smaller sets are the cheaper way to per-book effects.
+    small = plan_from_pilot(findings, 100, per_set=2)["levels"]["books"]
+    assert small["scale"] == pytest.approx(4.75) and small["agreement"] > 0.8
     with pytest.raises(ValueError, match="no reliability"):
         plan_from_pilot({"n_trials": 10}, 100)
 

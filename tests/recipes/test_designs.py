@@ -32,6 +32,20 @@ def _check_common(recipes, n, table):
         assert set(r.books) <= ids and not set(r.books) & HOLDOUT
 
 
+def test_balanced_random_reads_every_book_equally_often():
+    t = _table(n=40)  # 36 train books; 54 sets of 2 = 108 slots = 3 reads each
+    recipes = make_design("random", t, n=54, seed=4, books_per_set=2, balanced=True)
+    _check_common(recipes, 54, t)
+    use = Counter(b for r in recipes for b in r.books)
+    assert len(use) == 36 and max(use.values()) - min(use.values()) <= 1 and sum(use.values()) == 108
+    plain = Counter(b for r in make_design("random", t, n=54, seed=4, books_per_set=2) for b in r.books)
+    assert max(plain.values()) - min(plain.values(), default=0) > 1 or len(plain) < 36  # what balance fixes
+    ids = [r.id for r in make_design("random", t, n=54, seed=4, books_per_set=2, balanced=True)]
+    assert ids == [r.id for r in recipes]
+    with pytest.raises(ConfigError, match="balanced"):
+        parse_design({"design": "random", "n": 3, "token_budget": 1000, "balanced": True})
+
+
 def test_random_is_reproducible_and_sized():
     t = _table()
     a = make_design("random", t, n=50, seed=1, books_per_set=7)

@@ -92,11 +92,16 @@ class RandomDesign(_Sized):
     """K books uniformly from the pool."""
 
     design: Literal["random"]
+    balanced: bool = False
+    """Every book in as many recipes as every other (±1): sets are dealt from shuffled decks of the pool, so no book
+    of a small library is left with too few trials to estimate its effect (needs books_per_set)."""
 
     @model_validator(mode="after")
     def _need_size(self) -> RandomDesign:
         if self.books_per_set is None and self.token_budget is None:
             raise ValueError("books_per_set: give books_per_set or token_budget")
+        if self.balanced and self.books_per_set is None:
+            raise ValueError("balanced: needs books_per_set")
         return self
 
 
@@ -273,8 +278,10 @@ def run_design(cfg: Any, lib_or_table: Any, notes: list[str] | None = None) -> l
         if note:
             notes.append(note)
     if by is not None and not _is_table(lib_or_table) and by not in set(lib_or_table.columns()):
-        raise BookmixError(f"by: the library {lib_or_table.path} has no catalog column {by!r}; "
-                           f"columns: {', '.join(sorted(lib_or_table.columns()))}")
+        raise BookmixError(
+            f"by: the library {lib_or_table.path} has no catalog column {by!r}; "
+            f"columns: {', '.join(sorted(lib_or_table.columns()))}"
+        )
     catalog = as_table(lib_or_table, columns=[by] if by else None, where=cfg.where)
     pool = train_pool(catalog) if cfg.include_duplicates else without_duplicates(train_pool(catalog))
     if cfg.top is not None:
@@ -387,11 +394,31 @@ def _random(cfg: RandomDesign, table: BookTable, rng: np.random.Generator, catal
         k = cfg.books_per_set
         _check_k(cfg, table, k)
 
+        deck: list[int] = []
+        dealt: set[frozenset[int]] = set()
+
+        def deal() -> np.ndarray:
+            """The next k distinct books off the deck, never a set dealt before; a fresh shuffled copy of the pool goes
+            under the deck when it runs low, so every book is dealt once per copy."""
+            rows: list[int] = []
+            i = 0
+            while len(rows) < k:
+                if i >= len(deck) - k:
+                    deck.extend(rng.permutation(len(table)).tolist())
+                c = deck[i]
+                stuck = i > 4 * len(table)  # every completion dealt already: let _collect count the repeat
+                if c in rows or (not stuck and len(rows) == k - 1 and frozenset([*rows, c]) in dealt):
+                    i += 1
+                else:
+                    rows.append(deck.pop(i))
+            dealt.add(frozenset(rows))
+            return np.asarray(rows)
+
         def draw(_: int) -> Recipe | None:
-            rows = sample_distinct(rng, len(table), k)
+            rows = deal() if cfg.balanced else sample_distinct(rng, len(table), k)
             return _recipe(cfg, ids[rows].tolist(), {"k": k}) if _fits(cfg, table, rows) else None
 
-        return _collect(n, draw, f"{k} of {len(table)} books")
+        return _collect(n, draw, f"{k} of {len(table)} books" + (", balanced" if cfg.balanced else ""))
     # Budget only: books in random order until the next one would pass the budget.
     budget = float(cfg.token_budget or 0)
     cost = _cost(cfg, table["tokens"])
