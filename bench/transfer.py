@@ -12,7 +12,7 @@ with the target, with bootstrap intervals over recipes, rank flips beyond the se
 
 Storyworld recipes differ in how much of their text is story and how much the world's noise books, and the objective
 is the held-out loss on held-out story books: a planted ranking any working model must find. Real books: 12 English
-books from ../shared/books (the half bench/snr.py reports on) plus bench/real_agreement.py's controls (a scrambled
+books from ../shared/books (the half bench/snr.py reports on) plus bench/real_agreement.py's controls (a garbled
 book, a Russian book, and the middle of a held-out book), which give the recipes a spread of known sign.
 """
 
