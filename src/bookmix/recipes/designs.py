@@ -93,8 +93,9 @@ class RandomDesign(_Sized):
 
     design: Literal["random"]
     balanced: bool = False
-    """Every book in as many recipes as every other (±1): sets are dealt from shuffled decks of the pool, so no book
-    of a small library is left with too few trials to estimate its effect (needs books_per_set)."""
+    """Every book in as many recipes as every other (±1, unless a token_budget rejects sets or the pool runs out of new
+    sets): sets are dealt from shuffled decks of the pool, so no book of a small library is left with too few trials
+    to estimate its effect (needs books_per_set)."""
 
     @model_validator(mode="after")
     def _need_size(self) -> RandomDesign:
