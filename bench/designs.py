@@ -1,4 +1,5 @@
-"""Benchmark: 1000 recipes from a 1,000,000-book catalog with the random, stratified and dirichlet designs.
+"""Benchmark: 1000 recipes from a 1,000,000-book catalog with the random (plain and balanced), stratified and dirichlet
+designs.
 
     .venv/bin/python bench/designs.py [--books 1000000] [--n 1000] [--k 100] [--clusters 64]
 
@@ -48,12 +49,15 @@ def main() -> None:
         sample_distinct(rng, args.books, args.k)
     base = time.perf_counter() - t0
     print(f"baseline: {args.n} bare draws of {args.k} rows: {base:.3f} s")
-    for design, extra in [("random", {}), ("stratified", {"by": "cluster"}), ("dirichlet", {"by": "cluster"})]:
+    cases = [("random", {}), ("random", {"balanced": True}), ("stratified", {"by": "cluster"}),
+             ("dirichlet", {"by": "cluster"})]  # fmt: skip
+    for design, extra in cases:
         t0 = time.perf_counter()
         recipes = make_design(design, table, n=args.n, seed=1, books_per_set=args.k, **extra)
         secs = time.perf_counter() - t0
         assert len({r.id for r in recipes}) == args.n
-        print(f"{design:10s} {len(recipes)} recipes × {args.k} books: {secs:.2f} s  ({secs / base:.1f}x baseline)")
+        name = design + (" balanced" if extra.get("balanced") else "")
+        print(f"{name:19s} {len(recipes)} recipes × {args.k} books: {secs:.2f} s  ({secs / base:.1f}x baseline)")
 
 
 def cluster_timing(path: str) -> None:

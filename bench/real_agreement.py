@@ -45,8 +45,6 @@ from scipy import stats
 REPO = Path(__file__).resolve().parents[1]
 BOOKS = REPO.parent / "shared" / "books"
 
-# The demo's shape and bench/snr.py's: 2 layers, d 64, T 128 (~10 s a trial on a CPU thread at 131k tokens).
-
 
 def _rows() -> list[dict[str, str]]:
     return list(csv.DictReader((BOOKS / "catalog.csv").open(encoding="utf-8")))

@@ -395,23 +395,31 @@ def _random(cfg: RandomDesign, table: BookTable, rng: np.random.Generator, catal
         k = cfg.books_per_set
         _check_k(cfg, table, k)
 
-        deck: list[int] = []
+        deck: list[int] = []  # shuffled copies of the pool, one after another; deck[:head] has been dealt
+        head = 0
         dealt: set[frozenset[int]] = set()
 
         def deal() -> np.ndarray:
-            """The next k distinct books off the deck, never a set dealt before; a fresh shuffled copy of the pool goes
-            under the deck when it runs low, so every book is dealt once per copy."""
+            """The next k distinct books off the deck, never a set dealt before: a book that cannot go in this set is
+            swapped back, not dropped, so every book is dealt once per copy of the pool."""
+            nonlocal head
+            if head >= len(table):  # the dealt part of the deck is never read again
+                del deck[:head]
+                head = 0
             rows: list[int] = []
-            i = 0
+            j = head
             while len(rows) < k:
-                if i >= len(deck) - k:
+                if j >= len(deck):
                     deck.extend(rng.permutation(len(table)).tolist())
-                c = deck[i]
-                stuck = i > 4 * len(table)  # every completion dealt already: let _collect count the repeat
+                c = deck[j]
+                stuck = j - head > 4 * len(table)  # every completion dealt already: let _collect count the repeat
                 if c in rows or (not stuck and len(rows) == k - 1 and frozenset([*rows, c]) in dealt):
-                    i += 1
-                else:
-                    rows.append(deck.pop(i))
+                    j += 1
+                    continue
+                deck[head], deck[j] = c, deck[head]
+                head += 1
+                rows.append(c)
+                j = max(j, head)
             dealt.add(frozenset(rows))
             return np.asarray(rows)
 
