@@ -338,8 +338,9 @@ def plan_from_pilot(
     books in the library), so the pilot's reliability is scaled by the ratio of n/p between the planned campaign and
     the pilot (Spearman–Brown); for kinds of book the number of groups stays what it was, so only n scales.
     ``library_books`` defaults to the pilot's. Across set sizes nothing is projected: on real books (24 English books +
-    5 controls, 48 recipes) scaling by reads predicted that sets of 2 would agree at 0.35 where sets of 6 agreed at
-    0.62, and scaling by what each book adds to a trial (a book is 1/k of it) predicted 0.85; sets of 2 measured 0.70.
+    5 controls, 48 recipes) scaling by reads predicted that sets of 2 would agree at 0.35 from the 0.62 that the split
+    halves of sets of 6 measured, and scaling by what each book adds to a trial (a book is 1/k of it) predicted 0.85;
+    the split halves of sets of 2 measured 0.70.
     When ``per_set`` differs from the pilot's, the plan says so and asks for a pilot at the planned size.
     """
     rel = findings.get("reliability") or {}
